@@ -1,0 +1,274 @@
+//! Configuration: plain data, validated once when the store opens.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::error::{Error, Result};
+
+/// How the store is opened. Build it with [`StoreConfig::new`] and change the fields you
+/// care about; every other field keeps its default.
+///
+/// ```
+/// use std::time::Duration;
+/// use store::{Durability, Store, StoreConfig};
+///
+/// let config = StoreConfig {
+///     purge_interval: Duration::from_secs(5),
+///     durability: Durability::Normal,
+///     ..StoreConfig::new(":memory:")
+/// };
+/// let store = Store::open_with(config)?;
+/// assert_eq!(store.config().purge_interval, Duration::from_secs(5));
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The SQLite file; `":memory:"` (exactly) for a private in-memory database.
+    pub database_path: PathBuf,
+    /// Where journal points are shipped; `None` keeps the journal local.
+    pub journal: Option<JournalConfig>,
+    /// How often the background thread removes expired entries; `Duration::ZERO` turns the
+    /// thread off (expired entries stay invisible and are removed by `get` or
+    /// [`Store::purge_expired`](crate::Store::purge_expired)).
+    pub purge_interval: Duration,
+    /// Where workspace buffer files live; empty means the default, `.core/state`.
+    pub workspace_state_directory: PathBuf,
+    /// How hard SQLite works to keep a commit through a power cut.
+    pub durability: Durability,
+}
+
+/// The default background purge interval, as in the Go package.
+pub(crate) const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
+/// The default workspace state directory, as in the Go package.
+pub(crate) const DEFAULT_STATE_DIRECTORY: &str = ".core/state";
+
+impl StoreConfig {
+    /// A configuration for `database_path` with every other field at its default: no
+    /// journal shipping, a purge every 60 seconds, workspaces under `.core/state`, and
+    /// [`Durability::Full`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = store::StoreConfig::new("app.db");
+    /// assert_eq!(config.purge_interval, Duration::from_secs(60));
+    /// assert_eq!(config.durability, store::Durability::Full);
+    /// assert!(config.journal.is_none());
+    /// ```
+    #[must_use]
+    pub fn new(database_path: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            database_path: database_path.into(),
+            journal: None,
+            purge_interval: DEFAULT_PURGE_INTERVAL,
+            workspace_state_directory: PathBuf::from(DEFAULT_STATE_DIRECTORY),
+            durability: Durability::Full,
+        }
+    }
+
+    /// Checks the configuration without opening anything. [`Store::open_with`] runs it
+    /// first.
+    ///
+    /// [`Store::open_with`]: crate::Store::open_with
+    ///
+    /// ```
+    /// let error = store::StoreConfig::new("").validate().unwrap_err();
+    /// assert!(error.to_string().contains("database path is empty"));
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` (operation `store.config.validate`) naming the first field that is
+    /// empty or malformed.
+    pub fn validate(&self) -> Result<()> {
+        const OPERATION: &str = "store.config.validate";
+        if self.database_path.as_os_str().is_empty() {
+            return Err(Error::invalid_input(OPERATION, "database path is empty"));
+        }
+        if let Some(journal) = &self.journal {
+            journal.problem().map_or(Ok(()), |problem| {
+                Err(Error::invalid_input(
+                    OPERATION,
+                    format!("journal config: {problem}"),
+                ))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The configuration with defaults filled in where a field was left empty.
+    pub(crate) fn normalised(mut self) -> StoreConfig {
+        if self.workspace_state_directory.as_os_str().is_empty() {
+            self.workspace_state_directory = PathBuf::from(DEFAULT_STATE_DIRECTORY);
+        }
+        self
+    }
+}
+
+/// How SQLite syncs commits to disk (`PRAGMA synchronous`).
+///
+/// Both levels survive a crash of the program; they differ only on power loss or an
+/// operating-system crash, where `Normal` may lose the last commits (never corrupt).
+///
+/// ```
+/// assert_eq!(store::Durability::default(), store::Durability::Full);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    /// `PRAGMA synchronous=FULL`: every commit is on disk when the call returns.
+    #[default]
+    Full,
+    /// `PRAGMA synchronous=NORMAL`: in WAL mode, commits are synced at checkpoints.
+    Normal,
+}
+
+impl Durability {
+    pub(crate) fn pragma_value(self) -> &'static str {
+        match self {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        }
+    }
+}
+
+/// Where journal points are shipped: an InfluxDB server.
+///
+/// ```
+/// let journal = store::JournalConfig::new("http://127.0.0.1:8086", "core", "events");
+/// assert_eq!(journal.protocol, store::JournalProtocol::V2);
+/// assert!(journal.token.is_none());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalConfig {
+    /// The server's base URL, e.g. `http://127.0.0.1:8086`.
+    pub endpoint_url: String,
+    /// The InfluxDB 2/3 organisation.
+    pub organisation: String,
+    /// The bucket (the database name for InfluxDB 1.x).
+    pub bucket_name: String,
+    /// Sent as `Authorization: Token <token>` when present.
+    pub token: Option<String>,
+    /// Which write API the server speaks.
+    pub protocol: JournalProtocol,
+}
+
+impl JournalConfig {
+    /// A journal configuration with no token and the V2 protocol.
+    ///
+    /// ```
+    /// let journal = store::JournalConfig::new("http://127.0.0.1:8086", "core", "events");
+    /// assert_eq!(journal.bucket_name, "events");
+    /// ```
+    #[must_use]
+    pub fn new(endpoint_url: &str, organisation: &str, bucket_name: &str) -> JournalConfig {
+        JournalConfig {
+            endpoint_url: endpoint_url.to_owned(),
+            organisation: organisation.to_owned(),
+            bucket_name: bucket_name.to_owned(),
+            token: None,
+            protocol: JournalProtocol::V2,
+        }
+    }
+
+    /// The first thing wrong with this configuration, if any.
+    fn problem(&self) -> Option<&'static str> {
+        if self.endpoint_url.trim().is_empty() {
+            Some("endpoint URL is empty")
+        } else if self.organisation.trim().is_empty() {
+            Some("organisation is empty")
+        } else if self.bucket_name.trim().is_empty() {
+            Some("bucket name is empty")
+        } else if !is_absolute_http_url(&self.endpoint_url) {
+            Some("endpoint URL is invalid: use an absolute http:// or https:// URL")
+        } else {
+            None
+        }
+    }
+}
+
+/// True for `http://host…` or `https://host…` with a non-empty host and no white space.
+fn is_absolute_http_url(url: &str) -> bool {
+    let lower = url.to_ascii_lowercase();
+    let rest = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"));
+    let Some(rest) = rest else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = authority.rsplit('@').next().unwrap_or_default();
+    !host.is_empty() && !host.starts_with(':') && !url.chars().any(char::is_whitespace)
+}
+
+/// Which InfluxDB write API the journal is shipped to.
+///
+/// ```
+/// assert_eq!(store::JournalProtocol::default(), store::JournalProtocol::V2);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JournalProtocol {
+    /// `POST {endpoint}/api/v2/write?org=..&bucket=..&precision=ms` (InfluxDB 2 and 3).
+    #[default]
+    V2,
+    /// `POST {endpoint}/write?db=<bucket_name>&precision=ms` (InfluxDB 1.x).
+    V1,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validate_bad_journal_fields_in_order() {
+        let mut journal = JournalConfig::new("", "", "");
+        let config = |journal: &JournalConfig| StoreConfig {
+            journal: Some(journal.clone()),
+            ..StoreConfig::new("x.db")
+        };
+        let message = |journal: &JournalConfig| config(journal).validate().unwrap_err().to_string();
+        assert!(message(&journal).contains("journal config: endpoint URL is empty"));
+        journal.endpoint_url = "http://127.0.0.1:8086".into();
+        assert!(message(&journal).contains("organisation is empty"));
+        journal.organisation = "core".into();
+        assert!(message(&journal).contains("bucket name is empty"));
+        journal.bucket_name = "events".into();
+        assert!(config(&journal).validate().is_ok());
+        journal.endpoint_url = "127.0.0.1:8086".into();
+        assert!(message(&journal).contains("endpoint URL is invalid"));
+    }
+
+    #[test]
+    fn is_absolute_http_url_good_and_bad() {
+        for good in [
+            "http://localhost",
+            "https://a.b:8086/x",
+            "HTTP://h:1?q",
+            "http://u@h",
+        ] {
+            assert!(is_absolute_http_url(good), "{good}");
+        }
+        for bad in [
+            "",
+            "http://",
+            "https:///path",
+            "ftp://h",
+            "http://:80",
+            "http://h x",
+            "localhost",
+        ] {
+            assert!(!is_absolute_http_url(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn normalised_good_fills_empty_state_directory() {
+        let config = StoreConfig {
+            workspace_state_directory: PathBuf::new(),
+            ..StoreConfig::new("x.db")
+        }
+        .normalised();
+        assert_eq!(
+            config.workspace_state_directory,
+            PathBuf::from(".core/state")
+        );
+    }
+}

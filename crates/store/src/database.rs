@@ -1,0 +1,110 @@
+//! The one SQLite connection of a store, behind one lock.
+//!
+//! Every operation takes the lock for as short a time as it can and gives it back before
+//! any event is delivered. One connection (rather than a pool) keeps every write in one
+//! order, makes `SQLITE_BUSY` impossible inside a process, and lets each cached prepared
+//! statement be reused by every caller.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+
+/// A number unique to each thread, so that the store can tell whether the thread asking
+/// for the connection is the one already holding it in a transaction.
+fn thread_token() -> usize {
+    static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(1);
+    thread_local! {
+        static TOKEN: usize = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
+    }
+    TOKEN.with(|token| *token)
+}
+
+/// The connection, `None` once the store is closed.
+pub(crate) struct Database {
+    connection: Mutex<Option<Connection>>,
+    is_closed: AtomicBool,
+    /// The token of the thread running a transaction closure, 0 when none is.
+    transaction_owner: AtomicUsize,
+}
+
+impl Database {
+    pub(crate) fn new(connection: Connection) -> Database {
+        Database {
+            connection: Mutex::new(Some(connection)),
+            is_closed: AtomicBool::new(false),
+            transaction_owner: AtomicUsize::new(0),
+        }
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.is_closed.load(Ordering::Acquire)
+    }
+
+    /// Marks the store closed; true if this call did it.
+    pub(crate) fn mark_closed(&self) -> bool {
+        !self.is_closed.swap(true, Ordering::AcqRel)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+        // A panic while the lock was held (in a transaction closure, say) has already rolled
+        // its transaction back, so the connection itself is sound.
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Checks that the store is open and that this thread is not inside a transaction,
+    /// then locks the connection.
+    pub(crate) fn acquire(
+        &self,
+        operation: &'static str,
+    ) -> Result<MutexGuard<'_, Option<Connection>>> {
+        if self.is_closed() {
+            return Err(Error::Closed { operation });
+        }
+        self.check_not_in_transaction(operation)?;
+        Ok(self.lock())
+    }
+
+    /// Refuses a call from the thread that is running a transaction closure: it would wait
+    /// for the lock that thread already holds.
+    pub(crate) fn check_not_in_transaction(&self, operation: &'static str) -> Result<()> {
+        let owner = self.transaction_owner.load(Ordering::Acquire);
+        if owner != 0 && owner == thread_token() {
+            return Err(Error::invalid_input(
+                operation,
+                "called inside a transaction on the same thread: use the transaction handle",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs `work` with the connection; SQLite errors become `Error::Database` with
+    /// `context`. A store closed while this call waited for the lock gives `Closed`.
+    pub(crate) fn with<T>(
+        &self,
+        operation: &'static str,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let guard = self.acquire(operation)?;
+        let Some(connection) = guard.as_ref() else {
+            return Err(Error::Closed { operation });
+        };
+        work(connection).map_err(|source| Error::database(operation, context, source))
+    }
+
+    /// Takes the connection out and closes it, waiting for whoever holds it.
+    pub(crate) fn close_connection(&self) -> Result<()> {
+        let connection = self.lock().take();
+        match connection {
+            Some(connection) => connection
+                .close()
+                .map_err(|(_, source)| Error::database("store.close", "close database", source)),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,489 @@
+//! Change events: watchers (buffered channels) and callbacks (run on the writer's thread).
+//!
+//! Every write that changes something produces an [`Event`] once it has committed and the
+//! connection lock has been released, so a listener may call back into the store. Delivery
+//! to a watcher never blocks the writer: each watcher owns a 16-event buffer, and an event
+//! that finds it full is dropped for that watcher and counted in [`Watcher::dropped`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, SystemTime};
+
+/// How many events a watcher buffers before new ones are dropped for it.
+pub(crate) const WATCHER_BUFFER: usize = 16;
+
+/// The filter value that matches any group or key.
+const WILDCARD: &str = "*";
+
+/// What kind of change an [`Event`] reports.
+///
+/// ```
+/// use store::EventType;
+/// assert_eq!(EventType::DeleteGroup.as_str(), "delete_group");
+/// assert_eq!(EventType::Set.to_string(), "set");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EventType {
+    /// A value was written (`set`, `set_with_ttl`, `import`, a workspace summary).
+    Set,
+    /// A key was removed (`delete`, expiry found by `get`, a purge).
+    Delete,
+    /// Every key of a group was removed (`delete_group`, `delete_prefix`).
+    DeleteGroup,
+}
+
+impl EventType {
+    /// The Go package's name for the kind: `set`, `delete` or `delete_group`.
+    ///
+    /// ```
+    /// assert_eq!(store::EventType::Delete.as_str(), "delete");
+    /// ```
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Set => "set",
+            EventType::Delete => "delete",
+            EventType::DeleteGroup => "delete_group",
+        }
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// One committed change.
+///
+/// `key` is empty for [`EventType::DeleteGroup`]; `value` is empty for both deletes.
+///
+/// ```
+/// use store::{EventType, Store};
+/// let store = Store::open(":memory:")?;
+/// let watcher = store.watch("config", "*");
+/// store.set("config", "colour", "blue")?;
+/// let event = watcher.recv().expect("an event");
+/// assert_eq!((event.kind, event.key.as_str(), event.value.as_str()), (EventType::Set, "colour", "blue"));
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Event {
+    /// What happened (Go's `Event.Type`).
+    pub kind: EventType,
+    /// The group changed.
+    pub group: String,
+    /// The key changed; empty for a whole-group delete.
+    pub key: String,
+    /// The new value; empty for deletes.
+    pub value: String,
+    /// When the change was made.
+    pub timestamp: SystemTime,
+}
+
+impl Event {
+    pub(crate) fn new(kind: EventType, group: &str, key: &str, value: &str) -> Event {
+        Event {
+            kind,
+            group: group.to_owned(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+            timestamp: SystemTime::now(),
+        }
+    }
+}
+
+/// Which events a watcher wants: a group and a key, either of which may be `"*"`.
+#[derive(Debug)]
+struct Filter {
+    group: String,
+    key: String,
+}
+
+impl Filter {
+    fn matches(&self, event: &Event) -> bool {
+        let group_matches = self.group == WILDCARD || self.group == event.group;
+        // A group delete removes every key, so it reaches every watcher of the group.
+        let key_matches =
+            self.key == WILDCARD || event.kind == EventType::DeleteGroup || self.key == event.key;
+        group_matches && key_matches
+    }
+}
+
+type Callback = Arc<dyn Fn(&Event) + Send + Sync>;
+
+struct WatcherSlot {
+    id: u64,
+    filter: Filter,
+    sender: SyncSender<Event>,
+    dropped: Arc<AtomicU64>,
+}
+
+struct CallbackSlot {
+    id: u64,
+    callback: Callback,
+}
+
+#[derive(Default)]
+struct Registry {
+    is_closed: bool,
+    next_id: u64,
+    watchers: Vec<WatcherSlot>,
+    /// Copy-on-write, so that dispatch takes a snapshot by cloning one `Arc`.
+    callbacks: Arc<Vec<CallbackSlot>>,
+}
+
+impl Registry {
+    fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    fn has_listeners(&self) -> bool {
+        !self.watchers.is_empty() || !self.callbacks.is_empty()
+    }
+}
+
+/// The watchers and callbacks of one store.
+#[derive(Default)]
+pub(crate) struct EventHub {
+    registry: Mutex<Registry>,
+    /// Lets writers skip building events when nobody listens.
+    has_listeners: AtomicBool,
+}
+
+impl EventHub {
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // Nothing runs user code while holding this lock, but a poisoned lock must not take
+        // the store down with it.
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn refresh_has_listeners(&self, registry: &Registry) {
+        self.has_listeners
+            .store(registry.has_listeners(), Ordering::Release);
+    }
+
+    /// True when at least one watcher or callback is registered.
+    pub(crate) fn has_listeners(&self) -> bool {
+        self.has_listeners.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn watch(self: &Arc<Self>, group: &str, key: &str) -> Watcher {
+        let (sender, receiver) = mpsc::sync_channel(WATCHER_BUFFER);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut registry = self.registry();
+        let id = registry.next_id();
+        if !registry.is_closed {
+            registry.watchers.push(WatcherSlot {
+                id,
+                filter: Filter {
+                    group: group.to_owned(),
+                    key: key.to_owned(),
+                },
+                sender,
+                dropped: Arc::clone(&dropped),
+            });
+            self.refresh_has_listeners(&registry);
+        }
+        // On a closed hub the sender is dropped here, so the watcher is born closed.
+        Watcher {
+            id,
+            receiver,
+            dropped,
+            hub: Arc::downgrade(self),
+        }
+    }
+
+    fn unwatch(&self, id: u64) {
+        let mut registry = self.registry();
+        registry.watchers.retain(|slot| slot.id != id);
+        self.refresh_has_listeners(&registry);
+    }
+
+    pub(crate) fn on_change(self: &Arc<Self>, callback: Callback) -> Subscription {
+        let mut registry = self.registry();
+        let id = registry.next_id();
+        if !registry.is_closed {
+            let mut callbacks: Vec<CallbackSlot> = registry
+                .callbacks
+                .iter()
+                .map(|slot| CallbackSlot {
+                    id: slot.id,
+                    callback: Arc::clone(&slot.callback),
+                })
+                .collect();
+            callbacks.push(CallbackSlot { id, callback });
+            registry.callbacks = Arc::new(callbacks);
+            self.refresh_has_listeners(&registry);
+        }
+        Subscription {
+            id,
+            hub: Arc::downgrade(self),
+        }
+    }
+
+    fn unregister(&self, id: u64) {
+        let mut registry = self.registry();
+        if registry.callbacks.iter().any(|slot| slot.id == id) {
+            let callbacks: Vec<CallbackSlot> = registry
+                .callbacks
+                .iter()
+                .filter(|slot| slot.id != id)
+                .map(|slot| CallbackSlot {
+                    id: slot.id,
+                    callback: Arc::clone(&slot.callback),
+                })
+                .collect();
+            registry.callbacks = Arc::new(callbacks);
+            self.refresh_has_listeners(&registry);
+        }
+    }
+
+    /// Feeds one event to the matching watchers, then runs every callback registered when
+    /// dispatch began. No lock is held while a callback runs.
+    pub(crate) fn dispatch(&self, event: &Event) {
+        let callbacks = {
+            let registry = self.registry();
+            if registry.is_closed {
+                return;
+            }
+            for slot in registry
+                .watchers
+                .iter()
+                .filter(|slot| slot.filter.matches(event))
+            {
+                if let Err(TrySendError::Full(_)) = slot.sender.try_send(event.clone()) {
+                    slot.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Arc::clone(&registry.callbacks)
+        };
+        for slot in callbacks.iter() {
+            (slot.callback)(event);
+        }
+    }
+
+    /// Dispatches events one after another, in order.
+    pub(crate) fn dispatch_all(&self, events: &[Event]) {
+        for event in events {
+            self.dispatch(event);
+        }
+    }
+
+    /// Ends every watcher (after they drain their buffers) and forgets every callback.
+    pub(crate) fn close(&self) {
+        let mut registry = self.registry();
+        registry.is_closed = true;
+        registry.watchers.clear();
+        registry.callbacks = Arc::new(Vec::new());
+        self.refresh_has_listeners(&registry);
+    }
+}
+
+/// A stream of the events matching one `(group, key)` filter.
+///
+/// Created by [`Store::watch`](crate::Store::watch). Dropping it (or passing it to
+/// [`Store::unwatch`](crate::Store::unwatch)) stops delivery.
+///
+/// ```
+/// use std::time::Duration;
+/// let store = store::Store::open(":memory:")?;
+/// let watcher = store.watch("sessions", "*");
+/// store.set("sessions", "alice", "token")?;
+/// let event = watcher.recv_timeout(Duration::from_secs(1)).expect("an event");
+/// assert_eq!(event.key, "alice");
+/// assert!(watcher.try_recv().is_none());
+/// # Ok::<(), store::Error>(())
+/// ```
+pub struct Watcher {
+    id: u64,
+    receiver: Receiver<Event>,
+    dropped: Arc<AtomicU64>,
+    hub: Weak<EventHub>,
+}
+
+impl Watcher {
+    /// Waits for the next event. `None` once the watcher has been closed (unwatched, or the
+    /// store closed) and every event buffered before that has been returned.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// let watcher = store.watch("*", "*");
+    /// store.set("g", "k", "v")?;
+    /// store.close()?;
+    /// assert_eq!(watcher.recv().map(|event| event.value), Some("v".to_owned()));
+    /// assert!(watcher.recv().is_none());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn recv(&self) -> Option<Event> {
+        self.receiver.recv().ok()
+    }
+
+    /// The next event if one is waiting, without blocking.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// let watcher = store.watch("g", "k");
+    /// assert!(watcher.try_recv().is_none());
+    /// store.set("g", "k", "v")?;
+    /// assert!(watcher.try_recv().is_some());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn try_recv(&self) -> Option<Event> {
+        self.receiver.try_recv().ok()
+    }
+
+    /// Waits at most `timeout` for the next event.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let store = store::Store::open(":memory:")?;
+    /// let watcher = store.watch("g", "*");
+    /// assert!(watcher.recv_timeout(Duration::from_millis(10)).is_none());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Event> {
+        self.receiver.recv_timeout(timeout).ok()
+    }
+
+    /// How many events were dropped because this watcher's buffer of 16 was full.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// let watcher = store.watch("g", "*");
+    /// for index in 0..20 {
+    ///     store.set("g", &index.to_string(), "v")?;
+    /// }
+    /// assert_eq!(watcher.dropped(), 4);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for Watcher {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Watcher")
+            .field("id", &self.id)
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.unwatch(self.id);
+        }
+    }
+}
+
+/// The registration of an [`on_change`](crate::Store::on_change) callback.
+///
+/// Dropping it does **not** unregister the callback (so `store.on_change(f);` alone keeps
+/// `f` for the life of the store); call [`Subscription::unregister`].
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// let store = store::Store::open(":memory:")?;
+/// let seen = Arc::new(AtomicUsize::new(0));
+/// let counter = Arc::clone(&seen);
+/// let subscription = store.on_change(move |_event| {
+///     counter.fetch_add(1, Ordering::SeqCst);
+/// });
+/// store.set("g", "k", "v")?;
+/// subscription.unregister();
+/// store.set("g", "k", "w")?;
+/// assert_eq!(seen.load(Ordering::SeqCst), 1);
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Subscription {
+    id: u64,
+    hub: Weak<EventHub>,
+}
+
+impl Subscription {
+    /// Stops the callback. Idempotent, and harmless after the store is closed. A callback
+    /// already running finishes; a dispatch already under way still calls it once.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// let subscription = store.on_change(|_event| {});
+    /// subscription.unregister();
+    /// subscription.unregister();
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    pub fn unregister(&self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.unregister(self.id);
+        }
+    }
+}
+
+impl fmt::Debug for Subscription {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("Subscription")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventType, group: &str, key: &str) -> Event {
+        Event::new(kind, group, key, "")
+    }
+
+    #[test]
+    fn filter_matches_wildcards_and_group_deletes() {
+        let exact = Filter {
+            group: "g".into(),
+            key: "k".into(),
+        };
+        assert!(exact.matches(&event(EventType::Set, "g", "k")));
+        assert!(!exact.matches(&event(EventType::Set, "g", "other")));
+        assert!(!exact.matches(&event(EventType::Set, "h", "k")));
+        assert!(exact.matches(&event(EventType::DeleteGroup, "g", "")));
+        let any_key = Filter {
+            group: "g".into(),
+            key: "*".into(),
+        };
+        assert!(any_key.matches(&event(EventType::Delete, "g", "x")));
+        let any_group = Filter {
+            group: "*".into(),
+            key: "k".into(),
+        };
+        assert!(any_group.matches(&event(EventType::Set, "h", "k")));
+        assert!(!any_group.matches(&event(EventType::Set, "h", "j")));
+    }
+
+    #[test]
+    fn has_listeners_tracks_registrations() {
+        let hub = Arc::new(EventHub::default());
+        assert!(!hub.has_listeners());
+        let watcher = hub.watch("*", "*");
+        assert!(hub.has_listeners());
+        drop(watcher);
+        assert!(!hub.has_listeners());
+        let subscription = hub.on_change(Arc::new(|_event: &Event| {}));
+        assert!(hub.has_listeners());
+        subscription.unregister();
+        assert!(!hub.has_listeners());
+    }
+}

@@ -1,0 +1,73 @@
+//! An embedded key-value store for Rust programs, built on SQLite: a faithful, hardened
+//! port of the Go package `dappco.re/go/core/store`. One file holds configuration,
+//! sessions and caches; files written by the Go package open here unchanged.
+//!
+//! - **Groups of keys**: `set`, `get`, `delete`, counts, whole-group reads and paged
+//!   iterators that hold no lock between pages, so a loop body may write to the store.
+//! - **TTL** in three layers: expired entries are invisible to every read, deleted when
+//!   `get` finds them, and purged in small batches by a background thread.
+//! - **Literal prefixes**: `count_all("tenant-a:")`, `groups`, `delete_prefix` match byte
+//!   for byte and case-sensitively; `%` and `_` are ordinary characters.
+//! - **Change events**: watchers with `*` wildcards and bounded buffers that never block a
+//!   writer (drops are counted), and callbacks that may call back into the store.
+//! - **Templates**: `render` fills a Go `text/template` from a group.
+//! - **Export and import** of entries with their expiry, all or nothing.
+//!
+//! ```
+//! use std::time::Duration;
+//! use store::{EventType, Store};
+//!
+//! let store = Store::open(":memory:")?; // or a file path, e.g. ".core/store.db"
+//!
+//! // Configuration: plain keys in a group.
+//! store.set("config", "colour", "blue")?;
+//! store.set("config", "size", "10")?;
+//! assert_eq!(store.get("config", "colour")?, "blue");
+//! assert_eq!(store.count("config")?, 2);
+//!
+//! // Sessions and caches: entries that expire.
+//! store.set_with_ttl("sessions", "alice", "token", Duration::from_secs(3600))?;
+//! assert!(store.exists("sessions", "alice")?);
+//!
+//! // React to changes.
+//! let watcher = store.watch("config", "*");
+//! store.set("config", "colour", "green")?;
+//! let event = watcher.recv().expect("the set event");
+//! assert_eq!((event.kind, event.value.as_str()), (EventType::Set, "green"));
+//!
+//! // Fill a template from a group.
+//! let line = store.render("{{ .colour }} at size {{ .size }}", "config")?;
+//! assert_eq!(line, "green at size 10");
+//!
+//! // Walk a group a page at a time.
+//! let keys: Vec<String> = store
+//!     .all("config")
+//!     .map(|entry| entry.map(|entry| entry.key))
+//!     .collect::<store::Result<_>>()?;
+//! assert_eq!(keys, ["colour", "size"]);
+//!
+//! store.close()?;
+//! # Ok::<(), store::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(clippy::all, clippy::pedantic, missing_docs)]
+// Public only where it is needed: the crate's surface is the `pub use` block below.
+#![allow(clippy::module_name_repetitions)]
+
+mod config;
+mod database;
+mod error;
+mod events;
+mod paging;
+mod purge;
+mod schema;
+mod sql;
+mod store;
+mod template;
+mod transfer;
+
+pub use crate::config::{Durability, JournalConfig, JournalProtocol, StoreConfig};
+pub use crate::error::{Error, QuotaLimit, Result};
+pub use crate::events::{Event, EventType, Subscription, Watcher};
+pub use crate::store::{KeyValue, Store};
+pub use crate::transfer::Entry;
