@@ -213,6 +213,41 @@ pub enum JournalProtocol {
     V1,
 }
 
+/// Limits on one namespace of a [`ScopedStore`](crate::ScopedStore); `0` means unlimited.
+///
+/// ```
+/// let quota = store::QuotaConfig { max_keys: 100, max_groups: 5 };
+/// assert_eq!(store::QuotaConfig::default(), store::QuotaConfig { max_keys: 0, max_groups: 0 });
+/// # let _ = quota;
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct QuotaConfig {
+    /// The most live keys the namespace may hold, across all its groups.
+    pub max_keys: usize,
+    /// The most groups with a live key the namespace may hold.
+    pub max_groups: usize,
+}
+
+/// A namespace and its quota, for [`ScopedStore::with_config`](crate::ScopedStore::with_config).
+///
+/// ```
+/// let config = store::ScopedStoreConfig {
+///     namespace: "tenant-a".into(),
+///     quota: store::QuotaConfig { max_keys: 100, max_groups: 0 },
+/// };
+/// let store = store::Store::open(":memory:")?;
+/// let scoped = store::ScopedStore::with_config(&store, config.clone())?;
+/// assert_eq!(scoped.config(), config);
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopedStoreConfig {
+    /// ASCII letters, digits and `-`, e.g. `tenant-a`.
+    pub namespace: String,
+    /// The namespace's limits.
+    pub quota: QuotaConfig,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

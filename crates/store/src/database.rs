@@ -97,6 +97,14 @@ impl Database {
         work(connection).map_err(|source| Error::database(operation, context, source))
     }
 
+    /// Marks this thread as running a transaction closure until the returned guard drops
+    /// (also when the closure panics).
+    pub(crate) fn enter_transaction(&self) -> TransactionOwner<'_> {
+        self.transaction_owner
+            .store(thread_token(), Ordering::Release);
+        TransactionOwner { database: self }
+    }
+
     /// Takes the connection out and closes it, waiting for whoever holds it.
     pub(crate) fn close_connection(&self) -> Result<()> {
         let connection = self.lock().take();
@@ -106,5 +114,16 @@ impl Database {
                 .map_err(|(_, source)| Error::database("store.close", "close database", source)),
             None => Ok(()),
         }
+    }
+}
+
+/// Clears the transaction owner when dropped.
+pub(crate) struct TransactionOwner<'a> {
+    database: &'a Database,
+}
+
+impl Drop for TransactionOwner<'_> {
+    fn drop(&mut self) {
+        self.database.transaction_owner.store(0, Ordering::Release);
     }
 }

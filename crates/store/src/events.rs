@@ -86,6 +86,17 @@ pub struct Event {
 }
 
 impl Event {
+    /// The same event reported under another group name (a namespace's local name).
+    pub(crate) fn with_group(&self, group: &str) -> Event {
+        Event {
+            kind: self.kind,
+            group: group.to_owned(),
+            key: self.key.clone(),
+            value: self.value.clone(),
+            timestamp: self.timestamp,
+        }
+    }
+
     pub(crate) fn new(kind: EventType, group: &str, key: &str, value: &str) -> Event {
         Event {
             kind,
@@ -97,20 +108,33 @@ impl Event {
     }
 }
 
-/// Which events a watcher wants: a group and a key, either of which may be `"*"`.
+/// Which events a watcher wants: a group and a key, either of which may be `"*"`, inside
+/// an optional namespace whose prefix (`"tenant-a:"`) is stripped from delivered events.
 #[derive(Debug)]
 struct Filter {
+    namespace_prefix: Option<String>,
     group: String,
     key: String,
 }
 
 impl Filter {
-    fn matches(&self, event: &Event) -> bool {
-        let group_matches = self.group == WILDCARD || self.group == event.group;
+    /// The event as this watcher should see it, or `None` if it does not match.
+    fn deliverable(&self, event: &Event) -> Option<Event> {
+        let group = match &self.namespace_prefix {
+            None => event.group.as_str(),
+            Some(prefix) => event.group.strip_prefix(prefix.as_str())?,
+        };
+        let group_matches = self.group == WILDCARD || self.group == group;
         // A group delete removes every key, so it reaches every watcher of the group.
         let key_matches =
             self.key == WILDCARD || event.kind == EventType::DeleteGroup || self.key == event.key;
-        group_matches && key_matches
+        if !(group_matches && key_matches) {
+            return None;
+        }
+        Some(match self.namespace_prefix {
+            None => event.clone(),
+            Some(_) => event.with_group(group),
+        })
     }
 }
 
@@ -173,7 +197,14 @@ impl EventHub {
         self.has_listeners.load(Ordering::Acquire)
     }
 
-    pub(crate) fn watch(self: &Arc<Self>, group: &str, key: &str) -> Watcher {
+    /// A watcher of `group` and `key` (either may be `"*"`); with a namespace prefix, the
+    /// group is local to the namespace and delivered events carry the local group.
+    pub(crate) fn watch(
+        self: &Arc<Self>,
+        namespace_prefix: Option<&str>,
+        group: &str,
+        key: &str,
+    ) -> Watcher {
         let (sender, receiver) = mpsc::sync_channel(WATCHER_BUFFER);
         let dropped = Arc::new(AtomicU64::new(0));
         let mut registry = self.registry();
@@ -182,6 +213,7 @@ impl EventHub {
             registry.watchers.push(WatcherSlot {
                 id,
                 filter: Filter {
+                    namespace_prefix: namespace_prefix.map(str::to_owned),
                     group: group.to_owned(),
                     key: key.to_owned(),
                 },
@@ -252,12 +284,11 @@ impl EventHub {
             if registry.is_closed {
                 return;
             }
-            for slot in registry
-                .watchers
-                .iter()
-                .filter(|slot| slot.filter.matches(event))
-            {
-                if let Err(TrySendError::Full(_)) = slot.sender.try_send(event.clone()) {
+            for slot in &registry.watchers {
+                let Some(delivered) = slot.filter.deliverable(event) else {
+                    continue;
+                };
+                if let Err(TrySendError::Full(_)) = slot.sender.try_send(delivered) {
                     slot.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -450,34 +481,57 @@ mod tests {
         Event::new(kind, group, key, "")
     }
 
+    fn filter(namespace_prefix: Option<&str>, group: &str, key: &str) -> Filter {
+        Filter {
+            namespace_prefix: namespace_prefix.map(str::to_owned),
+            group: group.into(),
+            key: key.into(),
+        }
+    }
+
     #[test]
     fn filter_matches_wildcards_and_group_deletes() {
-        let exact = Filter {
-            group: "g".into(),
-            key: "k".into(),
-        };
-        assert!(exact.matches(&event(EventType::Set, "g", "k")));
-        assert!(!exact.matches(&event(EventType::Set, "g", "other")));
-        assert!(!exact.matches(&event(EventType::Set, "h", "k")));
-        assert!(exact.matches(&event(EventType::DeleteGroup, "g", "")));
-        let any_key = Filter {
-            group: "g".into(),
-            key: "*".into(),
-        };
-        assert!(any_key.matches(&event(EventType::Delete, "g", "x")));
-        let any_group = Filter {
-            group: "*".into(),
-            key: "k".into(),
-        };
-        assert!(any_group.matches(&event(EventType::Set, "h", "k")));
-        assert!(!any_group.matches(&event(EventType::Set, "h", "j")));
+        let matches = |filter: &Filter, event: Event| filter.deliverable(&event).is_some();
+        let exact = filter(None, "g", "k");
+        assert!(matches(&exact, event(EventType::Set, "g", "k")));
+        assert!(!matches(&exact, event(EventType::Set, "g", "other")));
+        assert!(!matches(&exact, event(EventType::Set, "h", "k")));
+        assert!(matches(&exact, event(EventType::DeleteGroup, "g", "")));
+        let any_key = filter(None, "g", "*");
+        assert!(matches(&any_key, event(EventType::Delete, "g", "x")));
+        let any_group = filter(None, "*", "k");
+        assert!(matches(&any_group, event(EventType::Set, "h", "k")));
+        assert!(!matches(&any_group, event(EventType::Set, "h", "j")));
+    }
+
+    #[test]
+    fn filter_namespace_strips_prefix_and_excludes_others() {
+        let scoped = filter(Some("tenant-a:"), "*", "*");
+        let delivered = scoped.deliverable(&event(EventType::Set, "tenant-a:config", "k"));
+        assert_eq!(
+            delivered.map(|event| event.group),
+            Some("config".to_owned())
+        );
+        assert!(scoped
+            .deliverable(&event(EventType::Set, "tenant-b:config", "k"))
+            .is_none());
+        assert!(scoped
+            .deliverable(&event(EventType::Set, "config", "k"))
+            .is_none());
+        let exact = filter(Some("tenant-a:"), "config", "*");
+        assert!(exact
+            .deliverable(&event(EventType::Set, "tenant-a:config", "k"))
+            .is_some());
+        assert!(exact
+            .deliverable(&event(EventType::Set, "tenant-a:other", "k"))
+            .is_none());
     }
 
     #[test]
     fn has_listeners_tracks_registrations() {
         let hub = Arc::new(EventHub::default());
         assert!(!hub.has_listeners());
-        let watcher = hub.watch("*", "*");
+        let watcher = hub.watch(None, "*", "*");
         assert!(hub.has_listeners());
         drop(watcher);
         assert!(!hub.has_listeners());

@@ -56,18 +56,26 @@
 
 mod config;
 mod database;
+mod entries;
 mod error;
 mod events;
+mod operations;
 mod paging;
 mod purge;
 mod schema;
+mod scope;
 mod sql;
 mod store;
 mod template;
+mod transaction;
 mod transfer;
 
-pub use crate::config::{Durability, JournalConfig, JournalProtocol, StoreConfig};
+pub use crate::config::{
+    Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
+};
 pub use crate::error::{Error, QuotaLimit, Result};
 pub use crate::events::{Event, EventType, Subscription, Watcher};
+pub use crate::scope::{ScopedStore, ScopedTransaction};
 pub use crate::store::{KeyValue, Store};
+pub use crate::transaction::Transaction;
 pub use crate::transfer::Entry;

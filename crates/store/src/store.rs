@@ -6,17 +6,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::Connection;
 
 use crate::config::StoreConfig;
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventHub, EventType, Subscription, Watcher};
-use crate::paging::{Paged, PAGE_SIZE};
+use crate::events::{Event, EventHub, Subscription, Watcher};
+use crate::operations::{Backend, Operations, STORE_NAMES};
+use crate::paging::Paged;
 use crate::purge::PurgeWorker;
 use crate::schema;
-use crate::sql::{self, from_sql_count, now_ms, text, to_sql_integer, PrefixEnd};
-use crate::template;
 
 /// A key and its value, as yielded by [`Store::all`] and returned by [`Store::get_page`].
 ///
@@ -34,55 +33,6 @@ pub struct KeyValue {
     /// The entry's value.
     pub value: String,
 }
-
-// A live row has no expiry or one still in the future; `?now` is bound per statement.
-const SQL_GET: &str =
-    "SELECT entry_value, expires_at FROM entries WHERE group_name = ?1 AND entry_key = ?2";
-const SQL_DELETE_IF_EXPIRED: &str = "DELETE FROM entries
-    WHERE group_name = ?1 AND entry_key = ?2 AND expires_at IS NOT NULL AND expires_at <= ?3";
-const SQL_EXISTS: &str = "SELECT 1 FROM entries
-    WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-const SQL_UPSERT: &str = "INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
-    VALUES (?1, ?2, ?3, ?4)
-    ON CONFLICT (group_name, entry_key)
-    DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at";
-const SQL_DELETE: &str = "DELETE FROM entries WHERE group_name = ?1 AND entry_key = ?2";
-const SQL_DELETE_GROUP: &str = "DELETE FROM entries WHERE group_name = ?1";
-const SQL_PREFIX_GROUPS_ANY: &str = "SELECT DISTINCT group_name FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 ORDER BY group_name";
-const SQL_DELETE_PREFIX: &str = "DELETE FROM entries WHERE group_name >= ?1 AND group_name < ?2";
-const SQL_COUNT: &str = "SELECT COUNT(*) FROM entries
-    WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
-const SQL_COUNT_PREFIX: &str = "SELECT COUNT(*) FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-const SQL_GET_ALL: &str = "SELECT entry_key, entry_value FROM entries
-    WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2) ORDER BY entry_key";
-const SQL_GET_PAGE: &str = "SELECT entry_key, entry_value FROM entries
-    WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2)
-    ORDER BY entry_key LIMIT ?3 OFFSET ?4";
-// Keyset pages: `>=` with "" (the smallest text) starts at the beginning, `>` continues.
-const SQL_ALL_FIRST: &str = "SELECT entry_key, entry_value FROM entries
-    WHERE group_name = ?1 AND entry_key >= ?2 AND (expires_at IS NULL OR expires_at > ?3)
-    ORDER BY entry_key LIMIT ?4";
-const SQL_ALL_NEXT: &str = "SELECT entry_key, entry_value FROM entries
-    WHERE group_name = ?1 AND entry_key > ?2 AND (expires_at IS NULL OR expires_at > ?3)
-    ORDER BY entry_key LIMIT ?4";
-const SQL_GROUPS: &str = "SELECT DISTINCT group_name FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
-    ORDER BY group_name";
-const SQL_GROUPS_FIRST: &str = "SELECT DISTINCT group_name FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
-    ORDER BY group_name LIMIT ?4";
-const SQL_GROUPS_NEXT: &str = "SELECT DISTINCT group_name FROM entries
-    WHERE group_name > ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
-    ORDER BY group_name LIMIT ?4";
-/// At most [`PURGE_BATCH`] rows per statement, so a writer never waits behind one huge
-/// delete. The row-value `IN` works on both `WITHOUT ROWID` and Go's rowid tables.
-const SQL_PURGE_BATCH: &str = "DELETE FROM entries WHERE (group_name, entry_key) IN (
-        SELECT group_name, entry_key FROM entries
-        WHERE expires_at IS NOT NULL AND expires_at <= ?1 LIMIT 500)
-    RETURNING group_name, entry_key";
-const PURGE_BATCH: usize = 500;
 
 /// An embedded key-value store in one SQLite file.
 ///
@@ -110,16 +60,6 @@ pub(crate) struct Inner {
     pub(crate) database: Database,
     pub(crate) events: Arc<EventHub>,
     purge_worker: Mutex<Option<PurgeWorker>>,
-}
-
-/// What a point read found.
-enum Lookup {
-    Live(String),
-    Missing,
-    /// Expired; `was_deleted` when this read removed the row.
-    Expired {
-        was_deleted: bool,
-    },
 }
 
 impl Store {
@@ -186,6 +126,14 @@ impl Store {
 
     pub(crate) fn from_inner(inner: Arc<Inner>) -> Store {
         Store { inner }
+    }
+
+    fn operations(&self) -> Operations<'_, Store> {
+        Operations {
+            backend: self,
+            names: &STORE_NAMES,
+            scope: None,
+        }
     }
 
     /// The configuration the store was opened with (an empty workspace state directory
@@ -266,26 +214,7 @@ impl Store {
     ///
     /// `NotFound` when the key is missing or expired; `Closed`; `Database`.
     pub fn get(&self, group: &str, key: &str) -> Result<String> {
-        self.get_as("store.get", group, key)
-    }
-
-    pub(crate) fn get_as(&self, operation: &'static str, group: &str, key: &str) -> Result<String> {
-        let lookup = self
-            .inner
-            .database
-            .with(operation, "read entry", |connection| {
-                lookup(connection, group, key)
-            })?;
-        match lookup {
-            Lookup::Live(value) => Ok(value),
-            Lookup::Missing | Lookup::Expired { was_deleted: false } => {
-                Err(not_found(operation, group, key))
-            }
-            Lookup::Expired { was_deleted: true } => {
-                self.emit(|| Event::new(EventType::Delete, group, key, ""));
-                Err(not_found(operation, group, key))
-            }
-        }
+        self.operations().get(group, key)
     }
 
     /// True if the key has a live value. Never deletes anything.
@@ -302,13 +231,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn exists(&self, group: &str, key: &str) -> Result<bool> {
-        self.inner
-            .database
-            .with("store.exists", "read entry", |connection| {
-                connection
-                    .prepare_cached(SQL_EXISTS)?
-                    .exists(params![group, key, now_ms()])
-            })
+        self.operations().exists(group, key)
     }
 
     /// Sets a value with no expiry (clearing any TTL the key had). Emits `Set`.
@@ -325,7 +248,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn set(&self, group: &str, key: &str, value: &str) -> Result<()> {
-        self.upsert("store.set", group, key, value, None)
+        self.operations().set(group, key, value)
     }
 
     /// Sets a value that expires after `ttl` (rounded up to whole milliseconds). A zero
@@ -345,27 +268,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn set_with_ttl(&self, group: &str, key: &str, value: &str, ttl: Duration) -> Result<()> {
-        let expires_at = sql::expires_at(now_ms(), ttl);
-        self.upsert("store.set_with_ttl", group, key, value, Some(expires_at))
-    }
-
-    fn upsert(
-        &self,
-        operation: &'static str,
-        group: &str,
-        key: &str,
-        value: &str,
-        expires_at: Option<i64>,
-    ) -> Result<()> {
-        self.inner
-            .database
-            .with(operation, "write entry", |connection| {
-                connection
-                    .prepare_cached(SQL_UPSERT)?
-                    .execute(params![group, key, value, expires_at])
-            })?;
-        self.emit(|| Event::new(EventType::Set, group, key, value));
-        Ok(())
+        self.operations().set_with_ttl(group, key, value, ttl)
     }
 
     /// Removes a key, live or expired. A missing key is not an error. Emits `Delete` when
@@ -384,18 +287,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn delete(&self, group: &str, key: &str) -> Result<()> {
-        let removed = self
-            .inner
-            .database
-            .with("store.delete", "delete entry", |connection| {
-                connection
-                    .prepare_cached(SQL_DELETE)?
-                    .execute(params![group, key])
-            })?;
-        if removed > 0 {
-            self.emit(|| Event::new(EventType::Delete, group, key, ""));
-        }
-        Ok(())
+        self.operations().delete(group, key)
     }
 
     /// Removes every key of a group. Emits one `DeleteGroup` when anything was removed.
@@ -413,18 +305,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn delete_group(&self, group: &str) -> Result<()> {
-        let removed =
-            self.inner
-                .database
-                .with("store.delete_group", "delete group", |connection| {
-                    connection
-                        .prepare_cached(SQL_DELETE_GROUP)?
-                        .execute([group])
-                })?;
-        if removed > 0 {
-            self.emit(|| Event::new(EventType::DeleteGroup, group, "", ""));
-        }
-        Ok(())
+        self.operations().delete_group(group)
     }
 
     /// Removes every group whose name starts with `group_prefix` (byte for byte,
@@ -445,33 +326,7 @@ impl Store {
     ///
     /// `Closed`; `Database` (nothing is removed).
     pub fn delete_prefix(&self, group_prefix: &str) -> Result<()> {
-        let end = PrefixEnd::new(group_prefix);
-        let groups =
-            self.inner
-                .database
-                .with("store.delete_prefix", "delete groups", |connection| {
-                    let transaction = rusqlite::Transaction::new_unchecked(
-                        connection,
-                        rusqlite::TransactionBehavior::Immediate,
-                    )?;
-                    let groups = transaction
-                        .prepare_cached(SQL_PREFIX_GROUPS_ANY)?
-                        .query_map(params![group_prefix, end], |row| text(row, 0))?
-                        .collect::<rusqlite::Result<Vec<String>>>()?;
-                    transaction
-                        .prepare_cached(SQL_DELETE_PREFIX)?
-                        .execute(params![group_prefix, end])?;
-                    transaction.commit()?;
-                    Ok(groups)
-                })?;
-        if self.inner.events.has_listeners() {
-            for group in &groups {
-                self.inner
-                    .events
-                    .dispatch(&Event::new(EventType::DeleteGroup, group, "", ""));
-            }
-        }
-        Ok(())
+        self.operations().delete_prefix(group_prefix)
     }
 
     /// True if the group has at least one live entry.
@@ -488,7 +343,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn group_exists(&self, group: &str) -> Result<bool> {
-        Ok(self.count_as("store.group_exists", group)? > 0)
+        self.operations().group_exists(group)
     }
 
     /// The number of live entries in a group.
@@ -505,19 +360,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn count(&self, group: &str) -> Result<usize> {
-        self.count_as("store.count", group)
-    }
-
-    fn count_as(&self, operation: &'static str, group: &str) -> Result<usize> {
-        let count: i64 = self
-            .inner
-            .database
-            .with(operation, "count entries", |connection| {
-                connection
-                    .prepare_cached(SQL_COUNT)?
-                    .query_row(params![group, now_ms()], |row| row.get(0))
-            })?;
-        Ok(from_sql_count(count))
+        self.operations().count(group)
     }
 
     /// The number of live entries in every group whose name starts with `group_prefix`
@@ -537,16 +380,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn count_all(&self, group_prefix: &str) -> Result<usize> {
-        let end = PrefixEnd::new(group_prefix);
-        let count: i64 =
-            self.inner
-                .database
-                .with("store.count_all", "count entries", |connection| {
-                    connection
-                        .prepare_cached(SQL_COUNT_PREFIX)?
-                        .query_row(params![group_prefix, end, now_ms()], |row| row.get(0))
-                })?;
-        Ok(from_sql_count(count))
+        self.operations().count_all(group_prefix)
     }
 
     /// Every live key and value of a group.
@@ -565,20 +399,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn get_all(&self, group: &str) -> Result<BTreeMap<String, String>> {
-        self.get_all_as("store.get_all", group)
-    }
-
-    fn get_all_as(&self, operation: &'static str, group: &str) -> Result<BTreeMap<String, String>> {
-        self.inner
-            .database
-            .with(operation, "read group", |connection| {
-                connection
-                    .prepare_cached(SQL_GET_ALL)?
-                    .query_map(params![group, now_ms()], |row| {
-                        Ok((text(row, 0)?, text(row, 1)?))
-                    })?
-                    .collect()
-            })
+        self.operations().get_all(group)
     }
 
     /// Up to `limit` live entries of a group in key order, after skipping `offset`.
@@ -598,31 +419,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn get_page(&self, group: &str, offset: usize, limit: usize) -> Result<Vec<KeyValue>> {
-        if limit == 0 {
-            // Still refuse on a closed store, as every other read does.
-            if self.is_closed() {
-                return Err(Error::Closed {
-                    operation: "store.get_page",
-                });
-            }
-            return Ok(Vec::new());
-        }
-        self.inner
-            .database
-            .with("store.get_page", "read page", |connection| {
-                connection
-                    .prepare_cached(SQL_GET_PAGE)?
-                    .query_map(
-                        params![
-                            group,
-                            now_ms(),
-                            to_sql_integer(limit),
-                            to_sql_integer(offset)
-                        ],
-                        key_value,
-                    )?
-                    .collect()
-            })
+        self.operations().get_page(group, offset, limit)
     }
 
     /// Every live entry of a group in key order, read a page at a time. No lock is held
@@ -642,24 +439,7 @@ impl Store {
     pub fn all(&self, group: &str) -> impl Iterator<Item = Result<KeyValue>> {
         let store = self.clone();
         let group = group.to_owned();
-        Paged::new(move |cursor: Option<&KeyValue>| {
-            let (sql, after) = match cursor {
-                None => (SQL_ALL_FIRST, ""),
-                Some(last) => (SQL_ALL_NEXT, last.key.as_str()),
-            };
-            store
-                .inner
-                .database
-                .with("store.all", "read page", |connection| {
-                    connection
-                        .prepare_cached(sql)?
-                        .query_map(
-                            params![group, after, now_ms(), to_sql_integer(PAGE_SIZE)],
-                            key_value,
-                        )?
-                        .collect()
-                })
-        })
+        Paged::new(move |after: Option<&KeyValue>| store.operations().key_page(&group, after))
     }
 
     /// The names of the groups that have a live entry and start with `group_prefix` (byte
@@ -678,15 +458,7 @@ impl Store {
     ///
     /// `Closed`; `Database`.
     pub fn groups(&self, group_prefix: &str) -> Result<Vec<String>> {
-        let end = PrefixEnd::new(group_prefix);
-        self.inner
-            .database
-            .with("store.groups", "read groups", |connection| {
-                connection
-                    .prepare_cached(SQL_GROUPS)?
-                    .query_map(params![group_prefix, end, now_ms()], |row| text(row, 0))?
-                    .collect()
-            })
+        self.operations().groups(group_prefix)
     }
 
     /// The same names as [`Store::groups`], read a page at a time with no lock held
@@ -703,25 +475,7 @@ impl Store {
     pub fn groups_iter(&self, group_prefix: &str) -> impl Iterator<Item = Result<String>> {
         let store = self.clone();
         let prefix = group_prefix.to_owned();
-        let end = PrefixEnd::new(group_prefix);
-        Paged::new(move |cursor: Option<&String>| {
-            let (sql, after) = match cursor {
-                None => (SQL_GROUPS_FIRST, prefix.as_str()),
-                Some(last) => (SQL_GROUPS_NEXT, last.as_str()),
-            };
-            store
-                .inner
-                .database
-                .with("store.groups_iter", "read groups", |connection| {
-                    connection
-                        .prepare_cached(sql)?
-                        .query_map(
-                            params![after, end, now_ms(), to_sql_integer(PAGE_SIZE)],
-                            |row| text(row, 0),
-                        )?
-                        .collect()
-                })
-        })
+        Paged::new(move |after: Option<&String>| store.operations().group_page(&prefix, after))
     }
 
     /// The value split at every `separator`, as Go's `strings.Split`: empty pieces are
@@ -738,8 +492,7 @@ impl Store {
     ///
     /// As [`Store::get`].
     pub fn get_split(&self, group: &str, key: &str, separator: &str) -> Result<Vec<String>> {
-        let value = self.get_as("store.get_split", group, key)?;
-        Ok(split(&value, separator))
+        self.operations().get_split(group, key, separator)
     }
 
     /// The value split on runs of white space, as Go's `strings.Fields`.
@@ -755,8 +508,7 @@ impl Store {
     ///
     /// As [`Store::get`].
     pub fn get_fields(&self, group: &str, key: &str) -> Result<Vec<String>> {
-        let value = self.get_as("store.get_fields", group, key)?;
-        Ok(value.split_whitespace().map(str::to_owned).collect())
+        self.operations().get_fields(group, key)
     }
 
     /// Renders a Go `text/template` with the group's live entries as its data, a map from
@@ -777,12 +529,7 @@ impl Store {
     /// `Template` with `parse template: …` for a malformed template or `execute template:
     /// …` when running it fails; `Closed`; `Database`.
     pub fn render(&self, template_source: &str, group: &str) -> Result<String> {
-        const OPERATION: &str = "store.render";
-        let data = self.get_all_as(OPERATION, group)?;
-        template::render(template_source, &data).map_err(|error| Error::Template {
-            operation: OPERATION,
-            message: error.to_string(),
-        })
+        self.operations().render(template_source, group)
     }
 
     /// Removes every expired entry now, in batches of at most 500 so that other callers
@@ -803,34 +550,11 @@ impl Store {
     ///
     /// `Closed`; `Database` (batches already committed stay removed).
     pub fn purge_expired(&self) -> Result<u64> {
-        self.purge_expired_as("store.purge_expired")
+        self.operations().purge_expired()
     }
 
     pub(crate) fn purge_expired_as(&self, operation: &'static str) -> Result<u64> {
-        let cutoff = now_ms();
-        let mut total = 0_u64;
-        loop {
-            let removed: Vec<(String, String)> =
-                self.inner
-                    .database
-                    .with(operation, "purge expired entries", |connection| {
-                        connection
-                            .prepare_cached(SQL_PURGE_BATCH)?
-                            .query_map([cutoff], |row| Ok((text(row, 0)?, text(row, 1)?)))?
-                            .collect()
-                    })?;
-            total += removed.len() as u64;
-            if self.inner.events.has_listeners() {
-                for (group, key) in &removed {
-                    self.inner
-                        .events
-                        .dispatch(&Event::new(EventType::Delete, group, key, ""));
-                }
-            }
-            if removed.len() < PURGE_BATCH {
-                return Ok(total);
-            }
-        }
+        self.operations().purge_expired_named(operation)
     }
 
     /// A stream of the events for `group` and `key`; `"*"` in either matches anything.
@@ -849,7 +573,7 @@ impl Store {
     /// ```
     #[must_use]
     pub fn watch(&self, group: &str, key: &str) -> Watcher {
-        self.inner.events.watch(group, key)
+        self.inner.events.watch(None, group, key)
     }
 
     /// Stops a watcher; the same as dropping it.
@@ -887,12 +611,42 @@ impl Store {
     {
         self.inner.events.on_change(Arc::new(callback))
     }
+}
 
-    /// Delivers an event built by `make`, if anybody listens.
-    pub(crate) fn emit(&self, make: impl FnOnce() -> Event) {
-        if self.inner.events.has_listeners() {
-            self.inner.events.dispatch(&make());
-        }
+/// A plain call takes the lock for its statements alone and delivers its events at once.
+impl Backend for Store {
+    fn run<T>(
+        &self,
+        operation: &'static str,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.inner.database.with(operation, context, work)
+    }
+
+    fn run_atomic<T>(
+        &self,
+        operation: &'static str,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.inner.database.with(operation, context, |connection| {
+            let transaction = rusqlite::Transaction::new_unchecked(
+                connection,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let value = work(&transaction)?;
+            transaction.commit()?;
+            Ok(value)
+        })
+    }
+
+    fn wants_events(&self) -> bool {
+        self.inner.events.has_listeners()
+    }
+
+    fn emit(&self, event: Event) {
+        self.inner.events.dispatch(&event);
     }
 }
 
@@ -931,67 +685,5 @@ impl Drop for Inner {
         if let Err(error) = self.close() {
             log::warn!("{error} (while dropping the last handle)");
         }
-    }
-}
-
-fn lookup(connection: &Connection, group: &str, key: &str) -> rusqlite::Result<Lookup> {
-    let row = connection
-        .prepare_cached(SQL_GET)?
-        .query_row(params![group, key], |row| {
-            Ok((text(row, 0)?, row.get::<_, Option<i64>>(1)?))
-        })
-        .optional()?;
-    let Some((value, expires_at)) = row else {
-        return Ok(Lookup::Missing);
-    };
-    let now = now_ms();
-    match expires_at {
-        Some(expires_at) if expires_at <= now => {
-            let removed = connection
-                .prepare_cached(SQL_DELETE_IF_EXPIRED)?
-                .execute(params![group, key, now])?;
-            Ok(Lookup::Expired {
-                was_deleted: removed > 0,
-            })
-        }
-        _ => Ok(Lookup::Live(value)),
-    }
-}
-
-fn key_value(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
-    Ok(KeyValue {
-        key: text(row, 0)?,
-        value: text(row, 1)?,
-    })
-}
-
-fn not_found(operation: &'static str, group: &str, key: &str) -> Error {
-    Error::NotFound {
-        operation,
-        group: group.to_owned(),
-        key: key.to_owned(),
-    }
-}
-
-/// Go's `strings.Split`.
-fn split(value: &str, separator: &str) -> Vec<String> {
-    if separator.is_empty() {
-        value.chars().map(String::from).collect()
-    } else {
-        value.split(separator).map(str::to_owned).collect()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::split;
-
-    #[test]
-    fn split_good_matches_go_strings_split() {
-        assert_eq!(split(",a,,b,", ","), ["", "a", "", "b", ""]);
-        assert_eq!(split("", ","), [""]);
-        assert_eq!(split("ab", ""), ["a", "b"]);
-        assert!(split("", "").is_empty());
-        assert_eq!(split("a--b", "--"), ["a", "b"]);
     }
 }
