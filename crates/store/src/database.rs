@@ -66,7 +66,12 @@ impl Database {
             return Err(Error::Closed { operation });
         }
         self.check_not_in_transaction(operation)?;
-        Ok(self.lock())
+        let guard = self.lock();
+        // A call that waited for the lock while the store was closing must not run.
+        if self.is_closed() {
+            return Err(Error::Closed { operation });
+        }
+        Ok(guard)
     }
 
     /// Refuses a call from the thread that is running a transaction closure: it would wait
