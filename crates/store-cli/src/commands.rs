@@ -1,0 +1,217 @@
+//! One function per command, each a thin call into the library.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::failure::Failure;
+use crate::output::Output;
+use crate::{progress, Command, Global};
+
+/// One line of `export` and `import`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryLine {
+    group: String,
+    key: String,
+    value: String,
+    #[serde(default)]
+    expires_at: Option<i64>,
+}
+
+/// Runs one command against the store the global options describe.
+pub(crate) fn run(global: &Global, command: Command) -> Result<(), Failure> {
+    let store = global.open()?;
+    let mut output = Output::new(global.json);
+    let result = execute(&store, &mut output, command);
+    let flushed = output.flush();
+    let closed = store.close();
+    result?;
+    flushed?;
+    closed.map_err(Failure::from)
+}
+
+fn execute(store: &store::Store, output: &mut Output, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Set {
+            group,
+            key,
+            value,
+            ttl,
+        } => {
+            match ttl {
+                Some(ttl) => store.set_with_ttl(&group, &key, &value, ttl)?,
+                None => store.set(&group, &key, &value)?,
+            }
+            output.done()?;
+        }
+        Command::Get { group, key } => {
+            let value = store.get(&group, &key)?;
+            output.raw(&value, &Value::String(value.clone()))?;
+        }
+        Command::Delete { group, key } => {
+            store.delete(&group, &key)?;
+            output.done()?;
+        }
+        Command::DeleteGroup { group } => {
+            store.delete_group(&group)?;
+            output.done()?;
+        }
+        Command::DeletePrefix { prefix } => {
+            store.delete_prefix(&prefix)?;
+            output.done()?;
+        }
+        Command::Count { group } => {
+            let count = store.count(&group)?;
+            output.line(&count.to_string(), &json!(count))?;
+        }
+        Command::CountAll { prefix } => {
+            let count = store.count_all(&prefix)?;
+            output.line(&count.to_string(), &json!(count))?;
+        }
+        Command::List { group } => list(store, output, &group)?,
+        Command::Groups { prefix } => {
+            let groups = store.groups(&prefix)?;
+            output.line(&groups.join("\n"), &json!(groups))?;
+        }
+        Command::Render {
+            group,
+            template,
+            file,
+        } => {
+            let source = match (template, file) {
+                (Some(template), _) => template,
+                (None, Some(path)) => read_template(&path)?,
+                (None, None) => {
+                    return Err(Failure::bad_input(
+                        "store render: give a TEMPLATE or --file PATH",
+                    ))
+                }
+            };
+            let text = store.render(&source, &group)?;
+            output.raw(&text, &Value::String(text.clone()))?;
+        }
+        Command::Purge => {
+            let removed = store.purge_expired()?;
+            output.line(&removed.to_string(), &json!(removed))?;
+        }
+        Command::Export { group_prefix } => export(store, output, &group_prefix)?,
+        Command::Import { file } => import(store, output, file.as_deref())?,
+    }
+    Ok(())
+}
+
+fn list(store: &store::Store, output: &mut Output, group: &str) -> Result<(), Failure> {
+    let entries = store.get_all(group)?;
+    if output.is_json() {
+        output.json_line(&json!(entries))?;
+    } else {
+        for (key, value) in &entries {
+            output.line(&format!("{key}\t{value}"), &Value::Null)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_template(path: &Path) -> Result<String, Failure> {
+    std::fs::read_to_string(path).map_err(|error| {
+        Failure::bad_input(format!("store render: read {}: {error}", path.display()))
+    })
+}
+
+fn export(store: &store::Store, output: &mut Output, group_prefix: &str) -> Result<(), Failure> {
+    let bar = progress::bar(output.is_json(), None, "exporting");
+    for entry in store.export(group_prefix) {
+        let entry = entry?;
+        let line = EntryLine {
+            group: entry.group,
+            key: entry.key,
+            value: entry.value,
+            expires_at: entry.expires_at,
+        };
+        output.json_line(&line)?;
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(())
+}
+
+/// Reads every line first, so that a bad line N aborts before anything is written; then
+/// writes them all in one transaction.
+fn import(store: &store::Store, output: &mut Output, file: Option<&Path>) -> Result<(), Failure> {
+    let reader: Box<dyn Read> = match file {
+        Some(path) => Box::new(std::fs::File::open(path).map_err(|error| {
+            Failure::bad_input(format!("store import: open {}: {error}", path.display()))
+        })?),
+        None => Box::new(std::io::stdin().lock()),
+    };
+    let entries = parse_entry_lines(BufReader::new(reader))?;
+    let bar = progress::bar(output.is_json(), Some(entries.len() as u64), "importing");
+    let imported = store.import(entries.into_iter().map(|line| {
+        bar.inc(1);
+        store::Entry {
+            group: line.group,
+            key: line.key,
+            value: line.value,
+            expires_at: line.expires_at,
+        }
+    }))?;
+    bar.finish_and_clear();
+    output.line(&imported.to_string(), &json!(imported))?;
+    Ok(())
+}
+
+fn parse_entry_lines(reader: impl BufRead) -> Result<Vec<EntryLine>, Failure> {
+    let mut entries = Vec::new();
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let line = line
+            .map_err(|error| Failure::bad_input(format!("store import: line {number}: {error}")))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let entry = serde_json::from_str::<EntryLine>(&line)
+            .map_err(|error| Failure::bad_input(format!("store import: line {number}: {error}")))?;
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_entry_lines_good_skips_blank_lines() {
+        let text = "{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\",\"expires_at\":null}\n\n{\"group\":\"g\",\"key\":\"j\",\"value\":\"w\",\"expires_at\":5}\n";
+        let entries = parse_entry_lines(text.as_bytes()).expect("parse");
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].expires_at, Some(5));
+    }
+
+    #[test]
+    fn parse_entry_lines_bad_names_the_line() {
+        let text =
+            "{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\"}\n{\"group\":\"g\",\"key\":\"k\"}\n";
+        let failure = parse_entry_lines(text.as_bytes()).expect_err("missing value");
+        assert!(
+            failure.message().starts_with("store import: line 2: "),
+            "{}",
+            failure.message()
+        );
+        assert_eq!(failure.exit_code(), 2);
+        let failure = parse_entry_lines("not json\n".as_bytes()).expect_err("not JSON");
+        assert!(
+            failure.message().contains("line 1: "),
+            "{}",
+            failure.message()
+        );
+        let failure = parse_entry_lines(
+            "{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\",\"extra\":1}".as_bytes(),
+        )
+        .expect_err("unknown field");
+        assert!(failure.message().contains("extra"), "{}", failure.message());
+    }
+}

@@ -1,0 +1,178 @@
+//! `store`: the command-line face of the `store` library, for people who inspect and
+//! script a store file the way they use `sqlite3` or `redis-cli`.
+//!
+//! It is a thin layer: every command is one library call (or a few), and every message
+//! is the library's. Exit status: 0 success; 1 not found; 2 bad usage or bad input;
+//! 3 any other failure.
+#![forbid(unsafe_code)]
+#![deny(clippy::all, clippy::pedantic)]
+// Doc comments on the argument types are the help text people read: no Markdown there.
+#![allow(clippy::doc_markdown)]
+
+mod commands;
+mod failure;
+mod output;
+mod progress;
+mod time;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::failure::Failure;
+
+/// Inspect and script a store file.
+#[derive(Debug, Parser)]
+#[command(name = "store", version, about, long_about = None)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+struct Global {
+    /// The database file (its parent folders are created).
+    #[arg(
+        long,
+        global = true,
+        env = "STORE_DB",
+        default_value = ".core/store.db"
+    )]
+    db: PathBuf,
+    /// Machine-readable output: one JSON value, or JSON lines for streams.
+    #[arg(long, global = true)]
+    json: bool,
+    /// The workspace state directory.
+    #[arg(long, global = true, default_value = ".core/state")]
+    state_dir: PathBuf,
+    /// Ship journal points to this InfluxDB.
+    #[arg(long, global = true, env = "STORE_INFLUX_URL")]
+    influx_url: Option<String>,
+    /// The InfluxDB organisation.
+    #[arg(long, global = true, env = "STORE_INFLUX_ORG")]
+    influx_org: Option<String>,
+    /// The InfluxDB bucket (the database for InfluxDB 1.x).
+    #[arg(long, global = true, env = "STORE_INFLUX_BUCKET")]
+    influx_bucket: Option<String>,
+    /// The InfluxDB token.
+    #[arg(
+        long,
+        global = true,
+        env = "STORE_INFLUX_TOKEN",
+        hide_env_values = true
+    )]
+    influx_token: Option<String>,
+    /// Speak InfluxDB 1.x's `/write?db=` instead of `/api/v2/write`.
+    #[arg(long, global = true, env = "STORE_INFLUX_V1", value_parser = clap::builder::BoolishValueParser::new())]
+    influx_v1: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Set a value, optionally with a TTL (90s, 5m, 2h, 7d).
+    Set {
+        group: String,
+        key: String,
+        value: String,
+        /// Expire the entry after this long.
+        #[arg(long, value_parser = time::parse_duration)]
+        ttl: Option<std::time::Duration>,
+    },
+    /// Print a value (raw: no newline is added to the value's own).
+    Get { group: String, key: String },
+    /// Delete a key.
+    Delete { group: String, key: String },
+    /// Delete every key of a group.
+    DeleteGroup { group: String },
+    /// Delete every group whose name starts with PREFIX (literally, case-sensitively).
+    DeletePrefix { prefix: String },
+    /// Count the live keys of a group.
+    Count { group: String },
+    /// Count the live keys of every group starting with PREFIX.
+    CountAll {
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+    /// Every live key and value of a group, sorted by key.
+    List { group: String },
+    /// Group names, sorted.
+    Groups {
+        #[arg(default_value = "")]
+        prefix: String,
+    },
+    /// Render a Go-style template over a group.
+    Render {
+        group: String,
+        /// The template text.
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        template: Option<String>,
+        /// Read the template from a file.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Remove expired entries now; prints how many.
+    Purge,
+    /// Every live entry as JSON lines: group, key, value, expires_at (Unix ms or null).
+    Export {
+        /// Only groups starting with this prefix.
+        #[arg(long, default_value = "")]
+        group_prefix: String,
+    },
+    /// Read JSON lines as written by export (stdin by default) in one transaction.
+    Import {
+        /// The file to read; standard input when absent.
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match commands::run(&cli.global, cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("{}", failure.message());
+            ExitCode::from(failure.exit_code())
+        }
+    }
+}
+
+impl Global {
+    /// Opens the store these options describe, creating the file's folders.
+    fn open(&self) -> Result<store::Store, Failure> {
+        if let Some(parent) = self
+            .db
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                Failure::other(format!("store: create {}: {error}", parent.display()))
+            })?;
+        }
+        let journal = self.influx_url.as_ref().map(|url| store::JournalConfig {
+            token: self.influx_token.clone(),
+            protocol: if self.influx_v1 {
+                store::JournalProtocol::V1
+            } else {
+                store::JournalProtocol::V2
+            },
+            ..store::JournalConfig::new(
+                url,
+                self.influx_org.as_deref().unwrap_or_default(),
+                self.influx_bucket.as_deref().unwrap_or_default(),
+            )
+        });
+        let config = store::StoreConfig {
+            journal,
+            // A command lives for a moment: expired entries are invisible anyway, and
+            // `store purge` removes them on request.
+            purge_interval: std::time::Duration::ZERO,
+            workspace_state_directory: self.state_dir.clone(),
+            ..store::StoreConfig::new(&self.db)
+        };
+        store::Store::open_with(config).map_err(Failure::from)
+    }
+}

@@ -1,0 +1,354 @@
+//! The built `store` binary, run as a person or a script would run it.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// A temporary folder with a database in it, and a way to run `store` against it.
+struct Shell {
+    directory: tempfile::TempDir,
+}
+
+impl Shell {
+    fn new() -> Shell {
+        Shell {
+            directory: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    fn database(&self) -> PathBuf {
+        self.directory.path().join("nested").join("store.db")
+    }
+
+    fn command(&self, arguments: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_store"));
+        command
+            .current_dir(self.directory.path())
+            .env_remove("STORE_DB")
+            .env_remove("STORE_INFLUX_URL")
+            .arg("--db")
+            .arg(self.database())
+            .args(arguments);
+        command
+    }
+
+    fn run(&self, arguments: &[&str]) -> Output {
+        self.command(arguments).output().expect("run store")
+    }
+
+    fn run_with_input(&self, arguments: &[&str], input: &[u8]) -> Output {
+        let mut child = self
+            .command(arguments)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn store");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input)
+            .expect("write stdin");
+        child.wait_with_output().expect("wait")
+    }
+
+    /// Runs a command that must succeed and returns its standard output.
+    fn ok(&self, arguments: &[&str]) -> String {
+        let output = self.run(arguments);
+        assert!(
+            output.status.success(),
+            "store {arguments:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
+    fn json(&self, arguments: &[&str]) -> Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(arguments);
+        serde_json::from_str(&self.ok(&with_json)).expect("one JSON value")
+    }
+}
+
+fn code(output: &Output) -> Option<i32> {
+    output.status.code()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn set_and_get_good_raw_value_and_parent_folders_created() {
+    let shell = Shell::new();
+    shell.ok(&["set", "config", "colour", "blue"]);
+    assert!(shell.database().exists());
+    assert_eq!(shell.ok(&["get", "config", "colour"]), "blue");
+    shell.ok(&["set", "config", "motd", "line one\nline two\n"]);
+    assert_eq!(shell.ok(&["get", "config", "motd"]), "line one\nline two\n");
+    assert_eq!(
+        shell.json(&["get", "config", "colour"]),
+        Value::from("blue")
+    );
+    assert_eq!(
+        shell.json(&["set", "config", "size", "10"]),
+        serde_json::json!({"ok": true})
+    );
+}
+
+#[test]
+fn get_bad_missing_key_exits_one() {
+    let shell = Shell::new();
+    let output = shell.run(&["get", "config", "colour"]);
+    assert_eq!(code(&output), Some(1));
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        stderr(&output).trim_end(),
+        r#"store.get: not found: group "config", key "colour""#
+    );
+}
+
+#[test]
+fn set_good_ttl_and_bad_ttl() {
+    let shell = Shell::new();
+    shell.ok(&["set", "sessions", "alice", "token", "--ttl", "2h"]);
+    let exported: Value = serde_json::from_str(shell.ok(&["export"]).trim()).expect("JSON line");
+    let expires_at = exported["expires_at"].as_i64().expect("an expiry");
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms");
+    assert!(
+        (expires_at - now_ms - 7_200_000).abs() < 60_000,
+        "{expires_at}"
+    );
+    for bad in ["5q", "soon", ""] {
+        let output = shell.run(&["set", "g", "k", "v", "--ttl", bad]);
+        assert_eq!(code(&output), Some(2), "{bad:?}");
+        assert!(stderr(&output).contains("duration"), "{}", stderr(&output));
+    }
+}
+
+#[test]
+fn delete_commands_good() {
+    let shell = Shell::new();
+    for (group, key) in [
+        ("a", "1"),
+        ("a", "2"),
+        ("b", "1"),
+        ("tenant:x", "1"),
+        ("tenant:y", "1"),
+    ] {
+        shell.ok(&["set", group, key, "v"]);
+    }
+    shell.ok(&["delete", "a", "1"]);
+    assert_eq!(shell.ok(&["count", "a"]), "1\n");
+    shell.ok(&["delete-group", "a"]);
+    assert_eq!(shell.ok(&["count", "a"]), "0\n");
+    shell.ok(&["delete-prefix", "tenant:"]);
+    assert_eq!(shell.json(&["groups"]), serde_json::json!(["b"]));
+    assert_eq!(
+        shell.json(&["delete", "nowhere", "k"]),
+        serde_json::json!({"ok": true})
+    );
+}
+
+#[test]
+fn count_list_groups_good_plain_and_json() {
+    let shell = Shell::new();
+    shell.ok(&["set", "config", "size", "10"]);
+    shell.ok(&["set", "config", "colour", "blue"]);
+    shell.ok(&["set", "Config", "x", "y"]);
+    shell.ok(&["set", "cache", "page", "html"]);
+    assert_eq!(shell.ok(&["count", "config"]), "2\n");
+    assert_eq!(shell.json(&["count", "config"]), Value::from(2));
+    assert_eq!(shell.ok(&["count-all"]), "4\n");
+    assert_eq!(shell.ok(&["count-all", "c"]), "3\n");
+    assert_eq!(shell.json(&["count-all", "C"]), Value::from(1));
+    assert_eq!(shell.ok(&["list", "config"]), "colour\tblue\nsize\t10\n");
+    assert_eq!(
+        shell.json(&["list", "config"]),
+        serde_json::json!({"colour": "blue", "size": "10"})
+    );
+    assert_eq!(shell.ok(&["groups"]), "Config\ncache\nconfig\n");
+    assert_eq!(
+        shell.json(&["groups", "c"]),
+        serde_json::json!(["cache", "config"])
+    );
+}
+
+#[test]
+fn render_good_inline_and_file_and_bad_template() {
+    let shell = Shell::new();
+    shell.ok(&["set", "user", "name", "Ada"]);
+    assert_eq!(
+        shell.ok(&["render", "user", "hello {{ .name }}"]),
+        "hello Ada"
+    );
+    let template = shell.directory.path().join("greeting.tmpl");
+    std::fs::write(
+        &template,
+        "{{ range $k, $v := . }}{{ $k }}={{ $v }}{{ end }}\n",
+    )
+    .expect("write");
+    let path = template.to_str().expect("UTF-8 path");
+    assert_eq!(shell.ok(&["render", "user", "--file", path]), "name=Ada\n");
+    assert_eq!(
+        shell.json(&["render", "user", "{{ .name }}"]),
+        Value::from("Ada")
+    );
+    let output = shell.run(&["render", "user", "{{ .unclosed"]);
+    assert_eq!(code(&output), Some(2));
+    assert!(
+        stderr(&output).contains("parse template"),
+        "{}",
+        stderr(&output)
+    );
+    let output = shell.run(&["render", "user"]);
+    assert_eq!(code(&output), Some(2), "a template or --file is required");
+    let output = shell.run(&["render", "user", "--file", "/no/such/file"]);
+    assert_eq!(code(&output), Some(2));
+}
+
+#[test]
+fn purge_good_prints_count() {
+    let shell = Shell::new();
+    let lines = "{\"group\":\"g\",\"key\":\"old\",\"value\":\"v\",\"expires_at\":1}\n\
+                 {\"group\":\"g\",\"key\":\"new\",\"value\":\"v\",\"expires_at\":null}\n";
+    let output = shell.run_with_input(&["import"], lines.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(shell.ok(&["purge"]), "1\n");
+    assert_eq!(shell.json(&["purge"]), Value::from(0));
+}
+
+#[test]
+fn export_import_good_round_trip_of_ten_thousand_entries() {
+    let source = Shell::new();
+    let mut lines = String::new();
+    for index in 0..10_000 {
+        let expires_at = if index % 3 == 0 {
+            "4102444800000".to_owned()
+        } else {
+            "null".to_owned()
+        };
+        lines.push_str(&format!(
+            "{{\"group\":\"g{}\",\"key\":\"k{index:05}\",\"value\":\"value \\\"{index}\\\"\\n\",\"expires_at\":{expires_at}}}\n",
+            index % 17
+        ));
+    }
+    let output = source.run_with_input(&["import"], lines.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(String::from_utf8_lossy(&output.stdout), "10000\n");
+    let exported = source.ok(&["export"]);
+    assert_eq!(exported.lines().count(), 10_000);
+    for line in exported.lines().take(3) {
+        let value: Value = serde_json::from_str(line).expect("JSON line");
+        assert!(
+            value["group"].is_string() && value["key"].is_string() && value["value"].is_string()
+        );
+    }
+    let copy = Shell::new();
+    let output = copy.run_with_input(&["--json", "import"], exported.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(
+        serde_json::from_slice::<Value>(&output.stdout).expect("JSON"),
+        Value::from(10_000)
+    );
+    assert_eq!(
+        copy.ok(&["export"]),
+        exported,
+        "export | import reproduces the store exactly"
+    );
+    let prefixed = copy.ok(&["export", "--group-prefix", "g1"]);
+    assert!(prefixed.lines().all(|line| line.contains("\"group\":\"g1")));
+    assert!(!prefixed.is_empty());
+}
+
+#[test]
+fn import_bad_line_aborts_everything() {
+    let shell = Shell::new();
+    shell.ok(&["set", "g", "existing", "kept"]);
+    let lines = "{\"group\":\"g\",\"key\":\"a\",\"value\":\"1\",\"expires_at\":null}\n\
+                 {\"group\":\"g\",\"key\":\"b\",\"value\":\"2\",\"expires_at\":null}\n\
+                 {\"group\":\"g\",\"key\":\"c\"}\n";
+    let output = shell.run_with_input(&["import"], lines.as_bytes());
+    assert_eq!(code(&output), Some(2));
+    assert!(stderr(&output).contains("line 3: "), "{}", stderr(&output));
+    assert_eq!(
+        shell.json(&["list", "g"]),
+        serde_json::json!({"existing": "kept"})
+    );
+    let output = shell.run_with_input(&["import"], b"{not json}\n");
+    assert_eq!(code(&output), Some(2));
+    assert!(stderr(&output).contains("line 1: "));
+}
+
+#[test]
+fn import_good_from_file_argument() {
+    let shell = Shell::new();
+    let file = shell.directory.path().join("entries.jsonl");
+    std::fs::write(&file, "{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\"}\n").expect("write");
+    shell.ok(&["import", file.to_str().expect("UTF-8 path")]);
+    assert_eq!(shell.ok(&["get", "g", "k"]), "v");
+    let output = shell.run(&["import", "/no/such/file.jsonl"]);
+    assert_eq!(code(&output), Some(2));
+}
+
+#[test]
+fn usage_bad_exits_two() {
+    let shell = Shell::new();
+    for arguments in [&["frobnicate"][..], &["get", "only-group"][..], &[][..]] {
+        let output = shell.run(arguments);
+        assert_eq!(code(&output), Some(2), "{arguments:?}");
+    }
+}
+
+#[test]
+fn db_bad_not_a_database_exits_three() {
+    let shell = Shell::new();
+    let path = shell.directory.path().join("garbage.db");
+    std::fs::write(&path, vec![7_u8; 4096]).expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_store"))
+        .args(["--db", path.to_str().expect("UTF-8"), "get", "g", "k"])
+        .output()
+        .expect("run");
+    assert_eq!(code(&output), Some(3));
+    assert!(
+        stderr(&output).starts_with("store.open: "),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(stderr(&output).lines().count(), 1, "one line on stderr");
+}
+
+#[test]
+fn db_good_from_environment_variable() {
+    let shell = Shell::new();
+    let path: &Path = &shell.directory.path().join("from-env.db");
+    let output = Command::new(env!("CARGO_BIN_EXE_store"))
+        .env("STORE_DB", path)
+        .args(["set", "g", "k", "v"])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(path.exists());
+}
+
+#[test]
+fn default_db_good_is_under_dot_core() {
+    let shell = Shell::new();
+    let output = Command::new(env!("CARGO_BIN_EXE_store"))
+        .current_dir(shell.directory.path())
+        .env_remove("STORE_DB")
+        .args(["set", "g", "k", "v"])
+        .output()
+        .expect("run");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(shell.directory.path().join(".core/store.db").exists());
+}
