@@ -54,12 +54,16 @@
 // Public only where it is needed: the crate's surface is the `pub use` block below.
 #![allow(clippy::module_name_repetitions)]
 
+mod civil;
 mod config;
 mod database;
 mod error;
 mod events;
+mod flux;
+mod journal;
 mod paging;
 mod purge;
+mod rows;
 mod schema;
 mod sql;
 mod store;
@@ -69,5 +73,6 @@ mod transfer;
 pub use crate::config::{Durability, JournalConfig, JournalProtocol, StoreConfig};
 pub use crate::error::{Error, QuotaLimit, Result};
 pub use crate::events::{Event, EventType, Subscription, Watcher};
+pub use crate::journal::{JournalEntry, Row};
 pub use crate::store::{KeyValue, Store};
 pub use crate::transfer::Entry;
