@@ -56,6 +56,7 @@
 
 mod civil;
 mod config;
+mod crash;
 mod database;
 mod error;
 mod events;
@@ -69,6 +70,7 @@ mod sql;
 mod store;
 mod template;
 mod transfer;
+mod workspace;
 
 pub use crate::config::{Durability, JournalConfig, JournalProtocol, StoreConfig};
 pub use crate::error::{Error, QuotaLimit, Result};
@@ -76,3 +78,4 @@ pub use crate::events::{Event, EventType, Subscription, Watcher};
 pub use crate::journal::{JournalEntry, Row};
 pub use crate::store::{KeyValue, Store};
 pub use crate::transfer::Entry;
+pub use crate::workspace::Workspace;

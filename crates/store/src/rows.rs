@@ -52,7 +52,6 @@ const INSPECTING_PRAGMAS: &[&str] = &[
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Inflate {
     JournalColumns,
-    #[allow(dead_code)] // TEMPORARY: used by the workspace and compaction commits
     Nothing,
 }
 

@@ -17,6 +17,7 @@ use crate::purge::PurgeWorker;
 use crate::schema;
 use crate::sql::{self, from_sql_count, now_ms, text, to_sql_integer, PrefixEnd};
 use crate::template;
+use crate::workspace::{self, OrphanCache};
 
 /// A key and its value, as yielded by [`Store::all`] and returned by [`Store::get_page`].
 ///
@@ -110,6 +111,8 @@ pub(crate) struct Inner {
     pub(crate) database: Database,
     pub(crate) events: Arc<EventHub>,
     purge_worker: Mutex<Option<PurgeWorker>>,
+    /// Workspace files found waiting at open (§13), held until recovered or closed.
+    pub(crate) orphans: OrphanCache,
 }
 
 /// What a point read found.
@@ -175,8 +178,10 @@ impl Store {
                 database: Database::new(connection),
                 events: Arc::new(EventHub::default()),
                 purge_worker: Mutex::new(None),
+                orphans: OrphanCache::default(),
             }),
         };
+        workspace::cache_orphans_at_open(&store);
         if !purge_interval.is_zero() {
             let worker = PurgeWorker::start(Arc::downgrade(&store.inner), purge_interval)?;
             *store.inner.purge_worker() = Some(worker);
@@ -922,6 +927,7 @@ impl Inner {
             worker.stop();
         }
         self.events.close();
+        self.orphans.close();
         self.database.close_connection()
     }
 }
