@@ -20,7 +20,6 @@ pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 /// The date (year, month 1–12, day 1–31) `days` after 1970-01-01.
-#[allow(dead_code)] // TEMPORARY: used by the workspace and compaction commits
 pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
@@ -58,7 +57,6 @@ fn days_in_month(year: i64, month: u32) -> u32 {
 }
 
 /// `YYYYMMDD-HHMMSS` in UTC for a Unix time in milliseconds.
-#[allow(dead_code)] // TEMPORARY: used by the workspace and compaction commits
 pub(crate) fn compact_stamp(unix_ms: i64) -> String {
     let seconds = unix_ms.div_euclid(1_000);
     let (year, month, day) = civil_from_days(seconds.div_euclid(SECONDS_PER_DAY));

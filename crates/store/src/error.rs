@@ -252,7 +252,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // TEMPORARY: used by the workspace and compaction commits
     pub(crate) fn archive(
         operation: &'static str,
         message: impl Into<String>,

@@ -100,7 +100,6 @@ const WRITING_KEYWORDS: &[&str] = &[
 /// A journal row as stored.
 #[derive(Clone, Debug)]
 pub(crate) struct StoredPoint {
-    #[allow(dead_code)] // TEMPORARY: used by the workspace and compaction commits
     pub(crate) entry_id: i64,
     pub(crate) bucket: String,
     pub(crate) measurement: String,

@@ -55,6 +55,7 @@
 #![allow(clippy::module_name_repetitions)]
 
 mod civil;
+mod compact;
 mod config;
 mod crash;
 mod database;
@@ -72,6 +73,7 @@ mod template;
 mod transfer;
 mod workspace;
 
+pub use crate::compact::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::config::{Durability, JournalConfig, JournalProtocol, StoreConfig};
 pub use crate::error::{Error, QuotaLimit, Result};
 pub use crate::events::{Event, EventType, Subscription, Watcher};

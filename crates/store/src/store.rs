@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::compact;
 use crate::config::StoreConfig;
 use crate::database::Database;
 use crate::error::{Error, Result};
@@ -181,6 +182,7 @@ impl Store {
                 orphans: OrphanCache::default(),
             }),
         };
+        compact::finish_interrupted_at_open(&store);
         workspace::cache_orphans_at_open(&store);
         if !purge_interval.is_zero() {
             let worker = PurgeWorker::start(Arc::downgrade(&store.inner), purge_interval)?;

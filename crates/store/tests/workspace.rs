@@ -14,8 +14,10 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use store::{Error, EventType, Store, StoreConfig, Workspace};
 
-const CHILD_DIRECTORY: &str = "STORE_TEST_CHILD_DIRECTORY";
-const CHILD_MODE: &str = "STORE_TEST_CHILD_MODE";
+mod common;
+
+use common::{CHILD_DIRECTORY, CHILD_MODE};
+
 const HOLDING: &str = "CHILD HOLDING WORKSPACE";
 
 fn store_in(directory: &Path) -> Store {
@@ -564,56 +566,14 @@ fn recover_orphans_good_assigns_an_id_to_a_file_without_one() {
 // ---------------------------------------------------------------------------------------
 // Crash tests: a child process, killed at injected points.
 
-/// Runs this test binary's `child_process_entry` in `mode`, waits for `marker` on its
-/// stdout, then kills it with SIGKILL.
-fn run_child_and_kill(directory: &Path, mode: &str, crash_point: Option<&str>, marker: &str) {
-    let executable = std::env::current_exe().expect("the test binary");
-    let mut command = Command::new(executable);
-    command
-        .args([
-            "child_process_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIRECTORY, directory)
-        .env(CHILD_MODE, mode)
-        .env_remove("STORE_CRASH_POINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    if let Some(point) = crash_point {
-        command.env("STORE_CRASH_POINT", point);
-    }
-    let mut child = command.spawn().expect("spawn the child");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let (sender, receiver) = mpsc::channel();
-    let wanted = marker.to_owned();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if line.contains(&wanted) {
-                sender.send(()).ok();
-                return;
-            }
-        }
-    });
-    let reached = receiver.recv_timeout(Duration::from_secs(60));
-    child.kill().expect("SIGKILL the child");
-    child.wait().expect("reap the child");
-    assert!(reached.is_ok(), "the child never printed {marker:?}");
-}
-
 /// Not a test of its own: the body of the child processes started by the crash tests.
 /// Without `STORE_TEST_CHILD_MODE` it does nothing.
 #[test]
 fn child_process_entry() {
-    let (Some(directory), Some(mode)) = (
-        std::env::var_os(CHILD_DIRECTORY),
-        std::env::var(CHILD_MODE).ok(),
-    ) else {
+    let Some((directory, mode)) = common::child_settings() else {
         return;
     };
-    let store = store_in(Path::new(&directory));
+    let store = store_in(&directory);
     match mode.as_str() {
         "commit" => {
             let workspace = store.new_workspace("crashy").expect("new");
@@ -644,12 +604,7 @@ fn commit_good_exactly_once_when_killed_at_each_crash_point() {
         ("workspace.commit.after_remove", 0),
     ] {
         let directory = tempfile::tempdir().expect("temp dir");
-        run_child_and_kill(
-            directory.path(),
-            "commit",
-            Some(point),
-            &format!("STORE_CRASH_POINT reached {point}"),
-        );
+        common::run_child_and_kill("child_process_entry", directory.path(), "commit", point);
         let store = store_in(directory.path());
         let orphans = store.recover_orphans(None).expect("recover");
         assert_eq!(orphans.len(), orphans_expected, "{point}");
