@@ -27,7 +27,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
-use rusqlite::params;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::civil::compact_stamp;
@@ -52,13 +53,15 @@ const ZSTD_LEVEL: i32 = 3;
 const STRAY_TEMPORARY_AGE: Duration = Duration::from_secs(3_600);
 
 const SQL_MAX_ENTRY_ID: &str = "SELECT COALESCE(MAX(entry_id), 0) FROM journal_entries";
-/// Keyset pages: the first page starts after `(i64::MIN, i64::MIN)`, before every row.
-const SQL_SELECT_PAGE: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
+/// Keyset pages of points: `?1` is the page size and the page starts after the point
+/// `(?2, ?3)` (`(i64::MIN, i64::MIN)` for the first page, before every row); the
+/// selection's own parameters follow.
+const SQL_SELECTION_PAGE: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
         tags_json, committed_at
     FROM journal_entries
-    WHERE archived_at IS NULL AND committed_at < ?1 AND entry_id <= ?2
-        AND (committed_at, entry_id) > (?4, ?5)
-    ORDER BY committed_at, entry_id LIMIT ?3";
+    WHERE archived_at IS NULL AND committed_at < ?4 AND entry_id <= ?5
+        AND (committed_at, entry_id) > (?2, ?3)
+    ORDER BY committed_at, entry_id LIMIT ?1";
 const SQL_MARK_ARCHIVED: &str = "UPDATE journal_entries SET archived_at = ?1, archive_name = ?2
     WHERE archived_at IS NULL AND committed_at < ?3 AND entry_id <= ?4";
 const SQL_INSERT_ARCHIVE: &str = "INSERT INTO journal_archives
@@ -70,8 +73,8 @@ const SQL_MARK_PUBLISHED: &str =
     "UPDATE journal_archives SET published_at = ?1 WHERE archive_name = ?2";
 const SQL_ARCHIVE_ROWS_PAGE: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
         tags_json, committed_at
-    FROM journal_entries WHERE archive_name = ?1 AND (committed_at, entry_id) > (?3, ?4)
-    ORDER BY committed_at, entry_id LIMIT ?2";
+    FROM journal_entries WHERE archive_name = ?4 AND (committed_at, entry_id) > (?2, ?3)
+    ORDER BY committed_at, entry_id LIMIT ?1";
 
 /// What [`Store::compact`] archives and where: every point committed before `before`,
 /// into a new file under `output`.
@@ -170,6 +173,14 @@ impl FromStr for ArchiveFormat {
     }
 }
 
+/// The archive one compaction writes.
+struct ArchiveTarget {
+    name: String,
+    temporary_path: PathBuf,
+    final_path: PathBuf,
+    format: ArchiveFormat,
+}
+
 /// Compresses while writing, into a buffered file.
 enum Encoder {
     Gzip(GzEncoder<BufWriter<File>>),
@@ -258,9 +269,19 @@ fn stored_object<'a>(point: &StoredPoint, column: &str, stored: &'a str) -> Resu
     Ok(Cow::Borrowed(stored))
 }
 
-/// Streams `points` into a new file at `temporary_path` and syncs it; returns how many
+/// Creates a temporary archive, failing if the name is taken: whoever creates it owns it
+/// (and is the only one to remove it).
+fn create_temporary(temporary_path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temporary_path)
+}
+
+/// Streams `points` into the temporary archive `file` and syncs it; returns how many
 /// were written. The caller removes the file on error.
 fn write_archive(
+    file: File,
     temporary_path: &Path,
     format: ArchiveFormat,
     points: impl Iterator<Item = Result<StoredPoint>>,
@@ -272,11 +293,6 @@ fn write_archive(
             source,
         )
     };
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(temporary_path)
-        .map_err(failed)?;
     let mut encoder = Encoder::new(format, file).map_err(failed)?;
     let mut line = String::new();
     let mut written = 0_u64;
@@ -399,49 +415,39 @@ impl Store {
         if points.peek().is_none() {
             return Ok(None);
         }
-        let (name, temporary_path) = self.claim_name(output, format)?;
-        let final_path = output.join(&name);
-        let published = self.archive_selection(
-            &name,
-            &temporary_path,
-            &final_path,
-            format,
-            points,
-            cutoff,
-            highest,
-        );
-        if published.is_err() {
-            remove_quietly(&temporary_path);
+        let (target, file) = self.claim_target(output, format)?;
+        let marked = self.archive_selection(&target, file, points, cutoff, highest);
+        if marked.is_err() {
+            remove_quietly(&target.temporary_path);
         }
-        published?;
+        marked?;
         crash_point("compact.after_transaction");
-        publish_file(&temporary_path, &final_path).map_err(|source| {
+        publish_file(&target.temporary_path, &target.final_path).map_err(|source| {
             Error::io(
                 OPERATION,
-                format!("publish {}", final_path.display()),
+                format!("publish {}", target.final_path.display()),
                 source,
             )
         })?;
         crash_point("compact.after_rename");
-        self.mark_published(&name)?;
-        Ok(Some(final_path))
+        self.mark_published(&target.name)?;
+        Ok(Some(target.final_path))
     }
 
-    /// Steps 3 and 4: the temporary file, then the transaction that marks the rows.
-    #[allow(clippy::too_many_arguments)] // one call site; a struct would only rename them
+    /// Steps 3 and 4: the temporary file, then the transaction that marks the rows
+    /// selected by `cutoff` and `highest`.
     fn archive_selection(
         &self,
-        name: &str,
-        temporary_path: &Path,
-        final_path: &Path,
-        format: ArchiveFormat,
+        target: &ArchiveTarget,
+        file: File,
         points: impl Iterator<Item = Result<StoredPoint>>,
         cutoff: i64,
         highest: i64,
     ) -> Result<()> {
-        let final_text = absolute_text(final_path)?;
-        let temporary_text = absolute_text(temporary_path)?;
-        let written = write_archive(temporary_path, format, points)?;
+        let name = target.name.as_str();
+        let final_text = absolute_text(&target.final_path)?;
+        let temporary_text = absolute_text(&target.temporary_path)?;
+        let written = write_archive(file, &target.temporary_path, target.format, points)?;
         crash_point("compact.before_transaction");
         let is_marked =
             self.inner
@@ -481,21 +487,38 @@ impl Store {
         cutoff: i64,
         highest: i64,
     ) -> impl Iterator<Item = Result<StoredPoint>> + '_ {
+        self.point_pages(
+            OPERATION,
+            SQL_SELECTION_PAGE,
+            vec![SqlValue::Integer(cutoff), SqlValue::Integer(highest)],
+        )
+    }
+
+    /// Points read with `sql` (see [`SQL_SELECTION_PAGE`] for its parameters) in
+    /// (`committed_at`, `entry_id`) pages, holding the connection only while a page is read.
+    fn point_pages(
+        &self,
+        operation: &'static str,
+        sql: &'static str,
+        filter: Vec<SqlValue>,
+    ) -> impl Iterator<Item = Result<StoredPoint>> + '_ {
         Paged::new(move |cursor: Option<&StoredPoint>| {
+            let (after_committed_at, after_entry_id) = cursor
+                .map_or((i64::MIN, i64::MIN), |last| {
+                    (last.committed_at, last.entry_id)
+                });
+            let page = [
+                SqlValue::Integer(to_sql_integer(PAGE_SIZE)),
+                SqlValue::Integer(after_committed_at),
+                SqlValue::Integer(after_entry_id),
+            ];
             self.inner
                 .database
-                .with(OPERATION, "read journal page", |connection| {
-                    let (after_committed_at, after_entry_id) = page_start(cursor);
+                .with(operation, "read journal page", |connection| {
                     connection
-                        .prepare_cached(SQL_SELECT_PAGE)?
+                        .prepare_cached(sql)?
                         .query_map(
-                            params![
-                                cutoff,
-                                highest,
-                                to_sql_integer(PAGE_SIZE),
-                                after_committed_at,
-                                after_entry_id
-                            ],
+                            params_from_iter(page.iter().chain(filter.iter())),
                             StoredPoint::from_row,
                         )?
                         .collect()
@@ -504,8 +527,9 @@ impl Store {
     }
 
     /// Picks `journal-<UTC stamp>[-N].jsonl.<ext>` unused by a file, a temporary file or
-    /// an archive already recorded, and creates its temporary file's name atomically.
-    fn claim_name(&self, output: &Path, format: ArchiveFormat) -> Result<(String, PathBuf)> {
+    /// an archive already recorded, and creates its temporary file (atomically: of two
+    /// compactions choosing the same name in the same second, one moves on to the next).
+    fn claim_target(&self, output: &Path, format: ArchiveFormat) -> Result<(ArchiveTarget, File)> {
         let stamp = compact_stamp(now_ms());
         let extension = format.extension();
         for attempt in 0_u32.. {
@@ -514,19 +538,37 @@ impl Store {
             } else {
                 format!("journal-{stamp}-{attempt}.jsonl.{extension}")
             };
+            let final_path = output.join(&name);
             let temporary_path = output.join(temporary_name(&name));
-            let is_used = fs::symlink_metadata(output.join(&name)).is_ok()
-                || fs::symlink_metadata(&temporary_path).is_ok()
-                || self
-                    .inner
+            let is_recorded =
+                self.inner
                     .database
                     .with(OPERATION, "read archive names", |connection| {
                         connection
                             .prepare_cached(SQL_ARCHIVE_NAME_USED)?
                             .exists([&name])
                     })?;
-            if !is_used {
-                return Ok((name, temporary_path));
+            if is_recorded || fs::symlink_metadata(&final_path).is_ok() {
+                continue;
+            }
+            match create_temporary(&temporary_path) {
+                Ok(file) => {
+                    let target = ArchiveTarget {
+                        name,
+                        temporary_path,
+                        final_path,
+                        format,
+                    };
+                    return Ok((target, file));
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(Error::io(
+                        OPERATION,
+                        format!("create {}", temporary_path.display()),
+                        source,
+                    ))
+                }
             }
         }
         Err(Error::archive(OPERATION, "no free archive name", None))
@@ -592,8 +634,13 @@ impl Store {
             if let Some(directory) = final_path.parent() {
                 fs::create_dir_all(directory).map_err(failed)?;
             }
-            let rows = self.archive_rows(operation, name);
-            let rebuilt = write_archive(temporary_path, ArchiveFormat::of_name(name), rows);
+            let rows = self.point_pages(
+                operation,
+                SQL_ARCHIVE_ROWS_PAGE,
+                vec![SqlValue::Text(name.to_owned())],
+            );
+            let file = create_temporary(temporary_path).map_err(failed)?;
+            let rebuilt = write_archive(file, temporary_path, ArchiveFormat::of_name(name), rows);
             if let Err(error) = rebuilt {
                 remove_quietly(temporary_path);
                 return Err(error);
@@ -602,40 +649,6 @@ impl Store {
         }
         self.mark_published(name)
     }
-
-    /// The rows of one archive in archive order, a page at a time.
-    fn archive_rows<'a>(
-        &'a self,
-        operation: &'static str,
-        name: &'a str,
-    ) -> impl Iterator<Item = Result<StoredPoint>> + 'a {
-        Paged::new(move |cursor: Option<&StoredPoint>| {
-            self.inner
-                .database
-                .with(operation, "read archived rows", |connection| {
-                    let (after_committed_at, after_entry_id) = page_start(cursor);
-                    connection
-                        .prepare_cached(SQL_ARCHIVE_ROWS_PAGE)?
-                        .query_map(
-                            params![
-                                name,
-                                to_sql_integer(PAGE_SIZE),
-                                after_committed_at,
-                                after_entry_id
-                            ],
-                            StoredPoint::from_row,
-                        )?
-                        .collect()
-                })
-        })
-    }
-}
-
-/// The keyset position a page starts after: the last point of the previous page.
-fn page_start(cursor: Option<&StoredPoint>) -> (i64, i64) {
-    cursor.map_or((i64::MIN, i64::MIN), |last| {
-        (last.committed_at, last.entry_id)
-    })
 }
 
 /// Removes temporary archives left by a crash before their rows were marked: old enough

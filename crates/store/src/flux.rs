@@ -498,26 +498,35 @@ impl Parser<'_> {
         }
     }
 
+    /// The next token's content if `extract` accepts it.
+    fn take<T>(
+        &mut self,
+        expected: &str,
+        extract: impl FnOnce(&TokenKind) -> Option<T>,
+    ) -> Result<T, FluxError> {
+        match extract(self.peek()) {
+            Some(value) => {
+                self.advance();
+                Ok(value)
+            }
+            None => Err(self.unexpected(expected)),
+        }
+    }
+
     /// The next token if it is an identifier.
     fn take_identifier(&mut self, expected: &str) -> Result<String, FluxError> {
-        if let TokenKind::Identifier(name) = self.peek() {
-            let name = name.clone();
-            self.advance();
-            Ok(name)
-        } else {
-            Err(self.unexpected(expected))
-        }
+        self.take(expected, |kind| match kind {
+            TokenKind::Identifier(name) => Some(name.clone()),
+            _ => None,
+        })
     }
 
     /// The next token if it is a string literal.
     fn take_string(&mut self, expected: &str) -> Result<String, FluxError> {
-        if let TokenKind::String(text) = self.peek() {
-            let text = text.clone();
-            self.advance();
-            Ok(text)
-        } else {
-            Err(self.unexpected(expected))
-        }
+        self.take(expected, |kind| match kind {
+            TokenKind::String(text) => Some(text.clone()),
+            _ => None,
+        })
     }
 
     fn expect_identifier(&mut self, name: &str) -> Result<(), FluxError> {

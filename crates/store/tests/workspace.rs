@@ -5,18 +5,14 @@
 //! point (`STORE_CRASH_POINT`), kill it with SIGKILL, and check what recovery does.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 use store::{Error, EventType, Store, StoreConfig, Workspace};
 
 mod common;
-
-use common::{CHILD_DIRECTORY, CHILD_MODE};
 
 const HOLDING: &str = "CHILD HOLDING WORKSPACE";
 
@@ -638,33 +634,10 @@ fn commit_good_exactly_once_when_killed_at_each_crash_point() {
 #[test]
 fn recover_orphans_good_skips_a_workspace_held_by_another_process() {
     let directory = tempfile::tempdir().expect("temp dir");
-    let executable = std::env::current_exe().expect("the test binary");
-    let mut child = Command::new(executable)
-        .args([
-            "child_process_entry",
-            "--exact",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIRECTORY, directory.path())
-        .env(CHILD_MODE, "hold")
-        .env_remove("STORE_CRASH_POINT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let stdout = child.stdout.take().expect("stdout");
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.contains(HOLDING) {
-                sender.send(()).ok();
-            }
-        }
-    });
-    let held = receiver.recv_timeout(Duration::from_secs(60));
+    let child = common::ChildProcess::start("child_process_entry", directory.path(), "hold", None);
+    let held = child.wait_for(HOLDING);
     let checks = std::panic::catch_unwind(|| {
-        assert!(held.is_ok(), "the child never took the workspace");
+        assert!(held, "the child never took the workspace");
         let store = store_in(directory.path());
         assert!(store.recover_orphans(None).expect("scan").is_empty());
         let error = store.open_workspace("held").expect_err("held elsewhere");
@@ -674,8 +647,7 @@ fn recover_orphans_good_skips_a_workspace_held_by_another_process() {
         );
         assert!(store.new_workspace("held").is_err());
     });
-    child.kill().expect("kill");
-    child.wait().expect("reap");
+    child.kill();
     if let Err(panic) = checks {
         std::panic::resume_unwind(panic);
     }
