@@ -978,6 +978,73 @@ mod tests {
     }
 
     #[test]
+    fn parse_never_panics_on_arbitrary_text() {
+        let pieces = [
+            "from",
+            "(",
+            ")",
+            "bucket",
+            ":",
+            "\"b\"",
+            "|>",
+            "range",
+            "filter",
+            "start",
+            "stop",
+            "-",
+            "1h",
+            "30m",
+            "µs",
+            "2024-01-01T00:00:00Z",
+            "now",
+            "time",
+            "v",
+            "fn",
+            "r",
+            "=>",
+            ".",
+            "[",
+            "]",
+            "==",
+            "and",
+            "or",
+            "!=",
+            "1.5",
+            "7",
+            "true",
+            "\"",
+            "\\",
+            "//",
+            "\n",
+            " ",
+            "é",
+            "日本",
+            ",",
+            "{",
+            "#",
+            "9999999999999999999999",
+            "1e",
+        ];
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            let mut source = String::new();
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let length = state % 24;
+            for _ in 0..length {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                let index = usize::try_from(state % pieces.len() as u64).unwrap_or(0);
+                source.push_str(pieces[index]);
+            }
+            // Either outcome is fine; reaching the next iteration means no panic.
+            let _ = parse(&source, NOW_NS);
+        }
+    }
+
+    #[test]
     fn to_bound_ms_rounds_up() {
         assert_eq!(to_bound_ms(0), 0);
         assert_eq!(to_bound_ms(1), 1);

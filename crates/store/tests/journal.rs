@@ -254,6 +254,19 @@ fn query_journal_bad_sql_that_writes_is_refused_and_changes_nothing() {
 }
 
 #[test]
+fn query_journal_good_explain_of_a_write_runs_nothing() {
+    let store = memory();
+    commit(&store, "m", json!({}), &[]);
+    // EXPLAIN only describes the statement; whether SQLite calls it read-only or not,
+    // the journal is unchanged.
+    let outcome = store.query_journal("EXPLAIN DELETE FROM journal_entries");
+    if let Err(error) = &outcome {
+        assert!(error.to_string().contains("read-only"), "{error}");
+    }
+    assert_eq!(store.query_journal("").expect("query").len(), 1);
+}
+
+#[test]
 fn query_journal_bad_load_extension_fails() {
     let store = memory();
     let error = store

@@ -657,3 +657,26 @@ fn recover_orphans_good_skips_a_workspace_held_by_another_process() {
     assert_eq!(orphans[0].name(), "held");
     assert_eq!(orphans[0].count().expect("count"), 1);
 }
+
+#[test]
+fn workspace_good_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Workspace>();
+    let directory = tempfile::tempdir().expect("temp dir");
+    let store = store_in(directory.path());
+    let workspace = std::sync::Arc::new(store.new_workspace("shared").expect("new"));
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let workspace = std::sync::Arc::clone(&workspace);
+            std::thread::spawn(move || {
+                for _ in 0..250 {
+                    workspace.put("like", Map::new()).expect("put");
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().expect("thread");
+    }
+    assert_eq!(workspace.count().expect("count"), 1_000);
+}
