@@ -135,6 +135,29 @@ pub enum Error {
         /// `parse template: …` or `execute template: …`.
         message: String,
     },
+    /// A journal or workspace query was refused (not read-only, unsupported Flux) or
+    /// failed while it ran.
+    #[error("{operation}: {message}")]
+    Query {
+        /// The operation that failed, e.g. `store.query_journal`.
+        operation: &'static str,
+        /// What was refused or failed, e.g. `only a single read-only statement …`.
+        message: String,
+        /// SQLite's own error, when it reported one.
+        #[source]
+        source: Option<rusqlite::Error>,
+    },
+    /// A journal archive could not be written, published or read back.
+    #[error("{operation}: {message}")]
+    Archive {
+        /// The operation that failed, e.g. `store.compact` or `store.read_archive`.
+        operation: &'static str,
+        /// What failed, with the line number when reading.
+        message: String,
+        /// The underlying decoder, JSON or SQLite error, when there is one.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 }
 
 impl Error {
@@ -179,7 +202,9 @@ impl Error {
             | Error::InvalidInput { operation, .. }
             | Error::Database { operation, .. }
             | Error::Io { operation, .. }
-            | Error::Template { operation, .. } => operation,
+            | Error::Template { operation, .. }
+            | Error::Query { operation, .. }
+            | Error::Archive { operation, .. } => operation,
             Error::InvalidNamespace { .. } => "store.scoped.new",
         }
     }
@@ -212,6 +237,30 @@ impl Error {
         Error::InvalidInput {
             operation,
             message: message.into(),
+        }
+    }
+
+    pub(crate) fn query(
+        operation: &'static str,
+        message: impl Into<String>,
+        source: Option<rusqlite::Error>,
+    ) -> Error {
+        Error::Query {
+            operation,
+            message: message.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn archive(
+        operation: &'static str,
+        message: impl Into<String>,
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    ) -> Error {
+        Error::Archive {
+            operation,
+            message: message.into(),
+            source,
         }
     }
 }

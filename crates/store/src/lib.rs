@@ -54,14 +54,20 @@
 // Public only where it is needed: the crate's surface is the `pub use` block below.
 #![allow(clippy::module_name_repetitions)]
 
+mod civil;
+mod compact;
 mod config;
+mod crash;
 mod database;
 mod entries;
 mod error;
 mod events;
+mod flux;
+mod journal;
 mod operations;
 mod paging;
 mod purge;
+mod rows;
 mod schema;
 mod scope;
 mod sql;
@@ -69,13 +75,17 @@ mod store;
 mod template;
 mod transaction;
 mod transfer;
+mod workspace;
 
+pub use crate::compact::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::config::{
     Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
 };
 pub use crate::error::{Error, QuotaLimit, Result};
 pub use crate::events::{Event, EventType, Subscription, Watcher};
+pub use crate::journal::{JournalEntry, Row};
 pub use crate::scope::{ScopedStore, ScopedTransaction};
 pub use crate::store::{KeyValue, Store};
 pub use crate::transaction::Transaction;
 pub use crate::transfer::Entry;
+pub use crate::workspace::Workspace;

@@ -97,6 +97,7 @@ fn ensure_schema(connection: &Connection) -> Result<()> {
     transaction
         .execute_batch(CREATE_EXPIRES_AT_INDEX)
         .map_err(failed)?;
+    ensure_journal_schema(&transaction).map_err(failed)?;
     transaction.commit().map_err(failed)
 }
 
@@ -145,4 +146,54 @@ fn migrate_legacy_kv(connection: &Connection) -> rusqlite::Result<()> {
         [],
     )?;
     connection.execute_batch("DROP TABLE kv")
+}
+
+/// The journal table, column for column the Go package's (Go created it lazily; here it
+/// exists from the start), plus the nullable `archive_name` that ties an archived row to
+/// the one archive holding it.
+const CREATE_JOURNAL: &str = "CREATE TABLE IF NOT EXISTS journal_entries (
+    entry_id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    bucket_name  TEXT NOT NULL,
+    measurement  TEXT NOT NULL,
+    fields_json  TEXT NOT NULL,
+    tags_json    TEXT NOT NULL,
+    committed_at INTEGER NOT NULL,
+    archived_at  INTEGER,
+    archive_name TEXT
+);
+CREATE INDEX IF NOT EXISTS journal_entries_bucket_committed_at_idx
+    ON journal_entries (bucket_name, committed_at)";
+
+/// Rust-only additions: the unarchived points in query and compaction order, the rows of
+/// each archive (to rebuild one lost before publication), the archives themselves, and
+/// the workspaces already committed (exactly-once recovery).
+const CREATE_JOURNAL_EXTRAS: &str = "CREATE INDEX IF NOT EXISTS journal_entries_unarchived_idx
+    ON journal_entries (committed_at, entry_id) WHERE archived_at IS NULL;
+CREATE INDEX IF NOT EXISTS journal_entries_archive_name_idx
+    ON journal_entries (archive_name, committed_at, entry_id) WHERE archive_name IS NOT NULL;
+CREATE TABLE IF NOT EXISTS journal_archives (
+    archive_name TEXT PRIMARY KEY,
+    final_path   TEXT NOT NULL,
+    temp_path    TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    published_at INTEGER
+);
+CREATE TABLE IF NOT EXISTS workspace_commits (
+    workspace_id   TEXT PRIMARY KEY,
+    workspace_name TEXT NOT NULL,
+    entry_id       INTEGER NOT NULL,
+    committed_at   INTEGER NOT NULL
+)";
+
+/// Creates the journal tables, adding `archive_name` to a journal table written by Go.
+fn ensure_journal_schema(connection: &Connection) -> rusqlite::Result<()> {
+    connection.execute_batch(CREATE_JOURNAL)?;
+    if !has_column(connection, "journal_entries", "archive_name")? {
+        match connection.execute_batch("ALTER TABLE journal_entries ADD COLUMN archive_name TEXT") {
+            Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+                if message.contains("duplicate column") => {}
+            other => other?,
+        }
+    }
+    connection.execute_batch(CREATE_JOURNAL_EXTRAS)
 }

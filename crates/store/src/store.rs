@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use crate::compact;
 use crate::config::StoreConfig;
 use crate::database::Database;
 use crate::error::{Error, Result};
@@ -16,6 +17,7 @@ use crate::operations::{Backend, Operations, STORE_NAMES};
 use crate::paging::Paged;
 use crate::purge::PurgeWorker;
 use crate::schema;
+use crate::workspace::{self, OrphanCache};
 
 /// A key and its value, as yielded by [`Store::all`] and returned by [`Store::get_page`].
 ///
@@ -60,6 +62,8 @@ pub(crate) struct Inner {
     pub(crate) database: Database,
     pub(crate) events: Arc<EventHub>,
     purge_worker: Mutex<Option<PurgeWorker>>,
+    /// Workspace files found waiting at open (§13), held until recovered or closed.
+    pub(crate) orphans: OrphanCache,
 }
 
 impl Store {
@@ -115,8 +119,11 @@ impl Store {
                 database: Database::new(connection),
                 events: Arc::new(EventHub::default()),
                 purge_worker: Mutex::new(None),
+                orphans: OrphanCache::default(),
             }),
         };
+        compact::finish_interrupted_at_open(&store);
+        workspace::cache_orphans_at_open(&store);
         if !purge_interval.is_zero() {
             let worker = PurgeWorker::start(Arc::downgrade(&store.inner), purge_interval)?;
             *store.inner.purge_worker() = Some(worker);
@@ -676,6 +683,7 @@ impl Inner {
             worker.stop();
         }
         self.events.close();
+        self.orphans.close();
         self.database.close_connection()
     }
 }

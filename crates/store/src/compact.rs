@@ -1,0 +1,883 @@
+//! Compaction: moving old journal points into compressed archives, exactly once.
+//!
+//! The Go package wrote the archive and then marked the rows, with nothing to repair a
+//! crash in between: points could be archived twice, or marked but in no file. Here a
+//! compaction
+//!
+//! 1. streams the selected points, a page at a time with the connection released in
+//!    between, into a temporary file (`.<name>.tmp`), compressing as it goes, and syncs
+//!    it;
+//! 2. in one transaction marks exactly those rows archived with the archive's name and
+//!    records the archive as pending in `journal_archives`;
+//! 3. renames the temporary file into place, syncs the directory, and marks the archive
+//!    published.
+//!
+//! A crash before 2 changes nothing (the rows are archived by the next run). A crash
+//! after 2 is finished on the next open or compaction: the temporary file is renamed,
+//! or, if it is gone, rebuilt from the rows carrying the archive's name. Every archived
+//! point therefore ends up in exactly one published archive.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use flate2::read::MultiGzDecoder;
+use flate2::write::GzEncoder;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, params_from_iter};
+use serde_json::{Map, Value};
+
+use crate::civil::compact_stamp;
+use crate::crash::crash_point;
+use crate::error::{Error, Result};
+use crate::journal::{JournalEntry, StoredPoint};
+use crate::paging::{Paged, PAGE_SIZE};
+use crate::sql::{now_ms, text, to_sql_integer};
+use crate::store::Store;
+
+const OPERATION: &str = "store.compact";
+const READ_OPERATION: &str = "store.read_archive";
+
+/// The default output directory, as in the Go package.
+const DEFAULT_OUTPUT: &str = ".core/archive";
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// zstd's own default level: fast, and smaller than gzip's default.
+const ZSTD_LEVEL: i32 = 3;
+/// A temporary archive untouched for this long belongs to no running compaction (a live
+/// one writes to it continuously), so it is a leftover of a crash and can go.
+const STRAY_TEMPORARY_AGE: Duration = Duration::from_secs(3_600);
+
+const SQL_MAX_ENTRY_ID: &str = "SELECT COALESCE(MAX(entry_id), 0) FROM journal_entries";
+/// Keyset pages of points: `?1` is the page size and the page starts after the point
+/// `(?2, ?3)` (`(i64::MIN, i64::MIN)` for the first page, before every row); the
+/// selection's own parameters follow.
+const SQL_SELECTION_PAGE: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
+        tags_json, committed_at
+    FROM journal_entries
+    WHERE archived_at IS NULL AND committed_at < ?4 AND entry_id <= ?5
+        AND (committed_at, entry_id) > (?2, ?3)
+    ORDER BY committed_at, entry_id LIMIT ?1";
+const SQL_MARK_ARCHIVED: &str = "UPDATE journal_entries SET archived_at = ?1, archive_name = ?2
+    WHERE archived_at IS NULL AND committed_at < ?3 AND entry_id <= ?4";
+const SQL_INSERT_ARCHIVE: &str = "INSERT INTO journal_archives
+    (archive_name, final_path, temp_path, created_at) VALUES (?1, ?2, ?3, ?4)";
+const SQL_ARCHIVE_NAME_USED: &str = "SELECT 1 FROM journal_archives WHERE archive_name = ?1";
+const SQL_PENDING_ARCHIVES: &str = "SELECT archive_name, final_path, temp_path
+    FROM journal_archives WHERE published_at IS NULL ORDER BY created_at, archive_name";
+const SQL_MARK_PUBLISHED: &str =
+    "UPDATE journal_archives SET published_at = ?1 WHERE archive_name = ?2";
+const SQL_ARCHIVE_ROWS_PAGE: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
+        tags_json, committed_at
+    FROM journal_entries WHERE archive_name = ?4 AND (committed_at, entry_id) > (?2, ?3)
+    ORDER BY committed_at, entry_id LIMIT ?1";
+
+/// What [`Store::compact`] archives and where: every point committed before `before`,
+/// into a new file under `output`.
+///
+/// ```
+/// use std::time::{Duration, SystemTime};
+/// let options = store::CompactOptions::new(SystemTime::now() - Duration::from_secs(90 * 86_400));
+/// assert_eq!(options.output, std::path::PathBuf::from(".core/archive"));
+/// assert_eq!(options.format, store::ArchiveFormat::Gzip);
+/// ```
+#[derive(Clone, Debug)]
+pub struct CompactOptions {
+    /// Points committed strictly before this time are archived.
+    pub before: SystemTime,
+    /// The directory the archive is written to (created if missing).
+    pub output: PathBuf,
+    /// The compression.
+    pub format: ArchiveFormat,
+}
+
+impl CompactOptions {
+    /// Options archiving everything before `before` into `.core/archive` as gzip.
+    ///
+    /// ```
+    /// let options = store::CompactOptions {
+    ///     format: store::ArchiveFormat::Zstd,
+    ///     ..store::CompactOptions::new(std::time::SystemTime::now())
+    /// };
+    /// assert_eq!(options.format, store::ArchiveFormat::Zstd);
+    /// ```
+    #[must_use]
+    pub fn new(before: SystemTime) -> CompactOptions {
+        CompactOptions {
+            before,
+            output: PathBuf::from(DEFAULT_OUTPUT),
+            format: ArchiveFormat::default(),
+        }
+    }
+}
+
+/// The compression of an archive: `journal-….jsonl.gz` or `journal-….jsonl.zst`.
+///
+/// ```
+/// use store::ArchiveFormat;
+/// assert_eq!(" ZSTD ".parse::<ArchiveFormat>()?, ArchiveFormat::Zstd);
+/// assert_eq!(ArchiveFormat::default(), ArchiveFormat::Gzip);
+/// assert!("bzip2".parse::<ArchiveFormat>().is_err());
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ArchiveFormat {
+    /// gzip (`.jsonl.gz`), as the Go package writes by default.
+    #[default]
+    Gzip,
+    /// Zstandard (`.jsonl.zst`).
+    Zstd,
+}
+
+impl ArchiveFormat {
+    fn extension(self) -> &'static str {
+        match self {
+            ArchiveFormat::Gzip => "gz",
+            ArchiveFormat::Zstd => "zst",
+        }
+    }
+
+    /// The format an archive's name implies (recovery rebuilds a lost file with it).
+    fn of_name(name: &str) -> ArchiveFormat {
+        if Path::new(name)
+            .extension()
+            .is_some_and(|extension| extension == "zst")
+        {
+            ArchiveFormat::Zstd
+        } else {
+            ArchiveFormat::Gzip
+        }
+    }
+}
+
+impl FromStr for ArchiveFormat {
+    type Err = Error;
+
+    /// `gzip` or `zstd`, ignoring case and surrounding white space.
+    fn from_str(text: &str) -> Result<ArchiveFormat> {
+        let text = text.trim();
+        if text.eq_ignore_ascii_case("gzip") {
+            Ok(ArchiveFormat::Gzip)
+        } else if text.eq_ignore_ascii_case("zstd") {
+            Ok(ArchiveFormat::Zstd)
+        } else {
+            Err(Error::invalid_input(
+                OPERATION,
+                format!("format must be \"gzip\" or \"zstd\", not {text:?}"),
+            ))
+        }
+    }
+}
+
+/// The archive one compaction writes.
+struct ArchiveTarget {
+    name: String,
+    temporary_path: PathBuf,
+    final_path: PathBuf,
+    format: ArchiveFormat,
+}
+
+/// Compresses while writing, into a buffered file.
+enum Encoder {
+    Gzip(GzEncoder<BufWriter<File>>),
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+}
+
+impl Encoder {
+    fn new(format: ArchiveFormat, file: File) -> io::Result<Encoder> {
+        let buffered = BufWriter::new(file);
+        Ok(match format {
+            ArchiveFormat::Gzip => {
+                Encoder::Gzip(GzEncoder::new(buffered, flate2::Compression::default()))
+            }
+            ArchiveFormat::Zstd => {
+                Encoder::Zstd(zstd::stream::write::Encoder::new(buffered, ZSTD_LEVEL)?)
+            }
+        })
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Encoder::Gzip(encoder) => encoder.write_all(bytes),
+            Encoder::Zstd(encoder) => encoder.write_all(bytes),
+        }
+    }
+
+    /// Ends the stream and syncs the file to disk.
+    fn finish(self) -> io::Result<()> {
+        let buffered = match self {
+            Encoder::Gzip(encoder) => encoder.finish()?,
+            Encoder::Zstd(encoder) => encoder.finish()?,
+        };
+        let file = buffered
+            .into_inner()
+            .map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()
+    }
+}
+
+/// One archive line: the keys sorted as Go writes them, `fields` and `tags` the stored
+/// JSON itself so that numbers keep their exact text.
+fn archive_line(point: &StoredPoint, line: &mut String) -> Result<()> {
+    let fields = stored_object(point, "fields_json", &point.fields_json)?;
+    let tags = stored_object(point, "tags_json", &point.tags_json)?;
+    line.clear();
+    line.push_str("{\"bucket\":");
+    line.push_str(&json_string(&point.bucket));
+    line.push_str(",\"committed_at\":");
+    line.push_str(&point.committed_at.to_string());
+    line.push_str(",\"fields\":");
+    line.push_str(&fields);
+    line.push_str(",\"measurement\":");
+    line.push_str(&json_string(&point.measurement));
+    line.push_str(",\"tags\":");
+    line.push_str(&tags);
+    line.push_str("}\n");
+    Ok(())
+}
+
+fn json_string(text: &str) -> String {
+    Value::String(text.to_owned()).to_string()
+}
+
+/// The stored JSON object as it is, or re-serialised when it spans lines (a line per
+/// entry); an error when it is not a JSON object (only possible in files written by
+/// other programs), since archiving it would make an archive that cannot be read back.
+fn stored_object<'a>(point: &StoredPoint, column: &str, stored: &'a str) -> Result<Cow<'a, str>> {
+    let is_object = stored.trim_start().starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(stored).is_ok();
+    if !is_object {
+        return Err(Error::archive(
+            OPERATION,
+            format!(
+                "journal entry {}: {column} is not a JSON object: {stored:?}",
+                point.entry_id
+            ),
+            None,
+        ));
+    }
+    if stored.contains(['\n', '\r']) {
+        let value: Value = serde_json::from_str(stored).map_err(|source| {
+            Error::archive(OPERATION, "re-serialise JSON", Some(Box::new(source)))
+        })?;
+        return Ok(Cow::Owned(value.to_string()));
+    }
+    Ok(Cow::Borrowed(stored))
+}
+
+/// Creates a temporary archive, failing if the name is taken: whoever creates it owns it
+/// (and is the only one to remove it).
+fn create_temporary(temporary_path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(temporary_path)
+}
+
+/// Streams `points` into the temporary archive `file` and syncs it; returns how many
+/// were written. The caller removes the file on error.
+fn write_archive(
+    file: File,
+    temporary_path: &Path,
+    format: ArchiveFormat,
+    points: impl Iterator<Item = Result<StoredPoint>>,
+) -> Result<u64> {
+    let failed = |source| {
+        Error::io(
+            OPERATION,
+            format!("write {}", temporary_path.display()),
+            source,
+        )
+    };
+    let mut encoder = Encoder::new(format, file).map_err(failed)?;
+    let mut line = String::new();
+    let mut written = 0_u64;
+    for point in points {
+        archive_line(&point?, &mut line)?;
+        encoder.write_all(line.as_bytes()).map_err(failed)?;
+        written += 1;
+    }
+    encoder.finish().map_err(failed)?;
+    Ok(written)
+}
+
+/// Renames into place and syncs the directory so that the rename survives a power cut.
+fn publish_file(temporary_path: &Path, final_path: &Path) -> io::Result<()> {
+    fs::rename(temporary_path, final_path)?;
+    sync_directory(final_path)
+}
+
+fn sync_directory(path: &Path) -> io::Result<()> {
+    match path.parent() {
+        Some(directory) if !directory.as_os_str().is_empty() => File::open(directory)?.sync_all(),
+        _ => Ok(()),
+    }
+}
+
+fn remove_quietly(path: &Path) {
+    if let Err(error) = fs::remove_file(path) {
+        if error.kind() != io::ErrorKind::NotFound {
+            log::warn!("{OPERATION}: could not remove {}: {error}", path.display());
+        }
+    }
+}
+
+fn temporary_name(name: &str) -> String {
+    format!(".{name}.tmp")
+}
+
+/// `path` as UTF-8 text, absolute, for `journal_archives`.
+fn absolute_text(path: &Path) -> Result<String> {
+    let absolute = std::path::absolute(path)
+        .map_err(|source| Error::io(OPERATION, format!("resolve {}", path.display()), source))?;
+    absolute.to_str().map(str::to_owned).ok_or_else(|| {
+        Error::invalid_input(
+            OPERATION,
+            format!("output path is not valid UTF-8: {}", absolute.display()),
+        )
+    })
+}
+
+/// The cutoff in milliseconds such that `committed_at < cutoff` ⇔ before `before`.
+fn cutoff_ms(before: SystemTime) -> Result<i64> {
+    match before.duration_since(UNIX_EPOCH) {
+        Ok(elapsed) if !elapsed.is_zero() => {
+            Ok(i64::try_from(elapsed.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX))
+        }
+        _ => Err(Error::invalid_input(OPERATION, "before cutoff is empty")),
+    }
+}
+
+impl Store {
+    /// Archives every journal point committed before `options.before` into a new
+    /// compressed file `journal-YYYYMMDD-HHMMSS.jsonl.gz` (or `.zst`) in `options.output`,
+    /// one JSON object per line, and marks the points archived: they leave empty and
+    /// Flux queries but stay visible to SQL. Memory stays bounded whatever the number of
+    /// points, and a crash at any moment neither loses a point nor archives one twice.
+    /// Returns the archive's path, or `None` when nothing was old enough. Go: `Compact`.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use std::time::{Duration, SystemTime};
+    /// let directory = tempfile::tempdir()?;
+    /// let store = store::Store::open(":memory:")?;
+    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let options = store::CompactOptions {
+    ///     output: directory.path().join("archive"),
+    ///     ..store::CompactOptions::new(SystemTime::now() + Duration::from_secs(1))
+    /// };
+    /// let archive = store.compact(options.clone())?.expect("one point archived");
+    /// assert_eq!(store::read_archive(&archive)?[0].measurement, "login");
+    /// assert!(store.query_journal("")?.is_empty());
+    /// assert_eq!(store.compact(options)?, None); // nothing left to archive
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Closed`; `InvalidInput` (`before cutoff is empty` for a time at or before the
+    /// Unix epoch); `Io` when the directory or file cannot be written; `Archive` when the
+    /// journal changed under a concurrent compaction or a stored point is not valid JSON;
+    /// `Database`.
+    pub fn compact(&self, options: CompactOptions) -> Result<Option<PathBuf>> {
+        if self.is_closed() {
+            return Err(Error::Closed {
+                operation: OPERATION,
+            });
+        }
+        let CompactOptions {
+            before,
+            output,
+            format,
+        } = options;
+        let cutoff = cutoff_ms(before)?;
+        if let Err(error) = self.finish_interrupted_archives(OPERATION) {
+            log::warn!("{error} (finishing an interrupted archive; retried next time)");
+        }
+        let output = output.as_path();
+        fs::create_dir_all(output).map_err(|source| {
+            Error::io(OPERATION, format!("create {}", output.display()), source)
+        })?;
+        remove_stray_temporaries(output);
+        let highest: i64 = self
+            .inner
+            .database
+            .with(OPERATION, "read journal", |connection| {
+                connection
+                    .prepare_cached(SQL_MAX_ENTRY_ID)?
+                    .query_row([], |row| row.get(0))
+            })?;
+        let mut points = self.selection(cutoff, highest).peekable();
+        if points.peek().is_none() {
+            return Ok(None);
+        }
+        let (target, file) = self.claim_target(output, format)?;
+        let marked = self.archive_selection(&target, file, points, cutoff, highest);
+        if marked.is_err() {
+            remove_quietly(&target.temporary_path);
+        }
+        marked?;
+        crash_point("compact.after_transaction");
+        publish_file(&target.temporary_path, &target.final_path).map_err(|source| {
+            Error::io(
+                OPERATION,
+                format!("publish {}", target.final_path.display()),
+                source,
+            )
+        })?;
+        crash_point("compact.after_rename");
+        self.mark_published(&target.name)?;
+        Ok(Some(target.final_path))
+    }
+
+    /// Steps 3 and 4: the temporary file, then the transaction that marks the rows
+    /// selected by `cutoff` and `highest`.
+    fn archive_selection(
+        &self,
+        target: &ArchiveTarget,
+        file: File,
+        points: impl Iterator<Item = Result<StoredPoint>>,
+        cutoff: i64,
+        highest: i64,
+    ) -> Result<()> {
+        let name = target.name.as_str();
+        let final_text = absolute_text(&target.final_path)?;
+        let temporary_text = absolute_text(&target.temporary_path)?;
+        let written = write_archive(file, &target.temporary_path, target.format, points)?;
+        crash_point("compact.before_transaction");
+        let is_marked =
+            self.inner
+                .database
+                .with(OPERATION, "mark archived points", |connection| {
+                    let transaction = rusqlite::Transaction::new_unchecked(
+                        connection,
+                        rusqlite::TransactionBehavior::Immediate,
+                    )?;
+                    let now = now_ms();
+                    let marked = transaction
+                        .prepare_cached(SQL_MARK_ARCHIVED)?
+                        .execute(params![now, name, cutoff, highest])?;
+                    if marked as u64 != written {
+                        return Ok(false);
+                    }
+                    transaction
+                        .prepare_cached(SQL_INSERT_ARCHIVE)?
+                        .execute(params![name, final_text, temporary_text, now])?;
+                    transaction.commit()?;
+                    Ok(true)
+                })?;
+        if is_marked {
+            Ok(())
+        } else {
+            Err(Error::archive(
+                OPERATION,
+                "journal changed during compaction (another compaction ran); nothing archived",
+                None,
+            ))
+        }
+    }
+
+    /// The points to archive, a page at a time, the connection released between pages.
+    fn selection(
+        &self,
+        cutoff: i64,
+        highest: i64,
+    ) -> impl Iterator<Item = Result<StoredPoint>> + '_ {
+        self.point_pages(
+            OPERATION,
+            SQL_SELECTION_PAGE,
+            vec![SqlValue::Integer(cutoff), SqlValue::Integer(highest)],
+        )
+    }
+
+    /// Points read with `sql` (see [`SQL_SELECTION_PAGE`] for its parameters) in
+    /// (`committed_at`, `entry_id`) pages, holding the connection only while a page is read.
+    fn point_pages(
+        &self,
+        operation: &'static str,
+        sql: &'static str,
+        filter: Vec<SqlValue>,
+    ) -> impl Iterator<Item = Result<StoredPoint>> + '_ {
+        Paged::new(move |cursor: Option<&StoredPoint>| {
+            let (after_committed_at, after_entry_id) = cursor
+                .map_or((i64::MIN, i64::MIN), |last| {
+                    (last.committed_at, last.entry_id)
+                });
+            let page = [
+                SqlValue::Integer(to_sql_integer(PAGE_SIZE)),
+                SqlValue::Integer(after_committed_at),
+                SqlValue::Integer(after_entry_id),
+            ];
+            self.inner
+                .database
+                .with(operation, "read journal page", |connection| {
+                    connection
+                        .prepare_cached(sql)?
+                        .query_map(
+                            params_from_iter(page.iter().chain(filter.iter())),
+                            StoredPoint::from_row,
+                        )?
+                        .collect()
+                })
+        })
+    }
+
+    /// Picks `journal-<UTC stamp>[-N].jsonl.<ext>` unused by a file, a temporary file or
+    /// an archive already recorded, and creates its temporary file (atomically: of two
+    /// compactions choosing the same name in the same second, one moves on to the next).
+    fn claim_target(&self, output: &Path, format: ArchiveFormat) -> Result<(ArchiveTarget, File)> {
+        let stamp = compact_stamp(now_ms());
+        let extension = format.extension();
+        for attempt in 0_u32.. {
+            let name = if attempt == 0 {
+                format!("journal-{stamp}.jsonl.{extension}")
+            } else {
+                format!("journal-{stamp}-{attempt}.jsonl.{extension}")
+            };
+            let final_path = output.join(&name);
+            let temporary_path = output.join(temporary_name(&name));
+            let is_recorded =
+                self.inner
+                    .database
+                    .with(OPERATION, "read archive names", |connection| {
+                        connection
+                            .prepare_cached(SQL_ARCHIVE_NAME_USED)?
+                            .exists([&name])
+                    })?;
+            if is_recorded || fs::symlink_metadata(&final_path).is_ok() {
+                continue;
+            }
+            match create_temporary(&temporary_path) {
+                Ok(file) => {
+                    let target = ArchiveTarget {
+                        name,
+                        temporary_path,
+                        final_path,
+                        format,
+                    };
+                    return Ok((target, file));
+                }
+                Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(Error::io(
+                        OPERATION,
+                        format!("create {}", temporary_path.display()),
+                        source,
+                    ))
+                }
+            }
+        }
+        Err(Error::archive(OPERATION, "no free archive name", None))
+    }
+
+    fn mark_published(&self, name: &str) -> Result<()> {
+        self.inner
+            .database
+            .with(OPERATION, "mark archive published", |connection| {
+                connection
+                    .prepare_cached(SQL_MARK_PUBLISHED)?
+                    .execute(params![now_ms(), name])
+            })?;
+        Ok(())
+    }
+
+    /// Finishes every archive recorded but not yet published (a crash after its rows were
+    /// marked): renames its temporary file into place or, if that is gone too, rebuilds
+    /// it from its rows. Returns the first failure after trying them all.
+    pub(crate) fn finish_interrupted_archives(&self, operation: &'static str) -> Result<()> {
+        let pending: Vec<(String, String, String)> =
+            self.inner
+                .database
+                .with(operation, "read pending archives", |connection| {
+                    connection
+                        .prepare_cached(SQL_PENDING_ARCHIVES)?
+                        .query_map([], |row| Ok((text(row, 0)?, text(row, 1)?, text(row, 2)?)))?
+                        .collect()
+                })?;
+        let mut first_error = None;
+        for (name, final_path, temporary_path) in pending {
+            let finished = self.finish_archive(
+                operation,
+                &name,
+                Path::new(&final_path),
+                Path::new(&temporary_path),
+            );
+            if let Err(error) = finished {
+                log::warn!("{error}");
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    fn finish_archive(
+        &self,
+        operation: &'static str,
+        name: &str,
+        final_path: &Path,
+        temporary_path: &Path,
+    ) -> Result<()> {
+        let failed = |source| {
+            Error::io(
+                operation,
+                format!("publish archive {}", final_path.display()),
+                source,
+            )
+        };
+        if temporary_path.exists() {
+            publish_file(temporary_path, final_path).map_err(failed)?;
+        } else if !final_path.exists() {
+            if let Some(directory) = final_path.parent() {
+                fs::create_dir_all(directory).map_err(failed)?;
+            }
+            let rows = self.point_pages(
+                operation,
+                SQL_ARCHIVE_ROWS_PAGE,
+                vec![SqlValue::Text(name.to_owned())],
+            );
+            let file = create_temporary(temporary_path).map_err(failed)?;
+            let rebuilt = write_archive(file, temporary_path, ArchiveFormat::of_name(name), rows);
+            if let Err(error) = rebuilt {
+                remove_quietly(temporary_path);
+                return Err(error);
+            }
+            publish_file(temporary_path, final_path).map_err(failed)?;
+        }
+        self.mark_published(name)
+    }
+}
+
+/// Removes temporary archives left by a crash before their rows were marked: old enough
+/// that no running compaction is writing them. (Those of marked rows were published by
+/// the recovery that ran just before.)
+fn remove_stray_temporaries(output: &Path) {
+    let Ok(listing) = fs::read_dir(output) else {
+        return;
+    };
+    for entry in listing.filter_map(std::result::Result::ok) {
+        let file_name = entry.file_name();
+        let Some(file_name) = file_name.to_str() else {
+            continue;
+        };
+        let is_temporary = Path::new(file_name)
+            .extension()
+            .is_some_and(|extension| extension == "tmp");
+        if !(file_name.starts_with(".journal-") && is_temporary) {
+            continue;
+        }
+        let is_stale = entry
+            .metadata()
+            .and_then(|metadata| metadata.modified())
+            .ok()
+            .and_then(|modified| modified.elapsed().ok())
+            .is_some_and(|age| age > STRAY_TEMPORARY_AGE);
+        if is_stale {
+            remove_quietly(&entry.path());
+        }
+    }
+}
+
+/// Step 5 of opening: finish interrupted compactions; failures are logged, not fatal.
+pub(crate) fn finish_interrupted_at_open(store: &Store) {
+    if let Err(error) = store.finish_interrupted_archives("store.open") {
+        log::warn!("{error} (finishing an interrupted archive; retried at the next compaction)");
+    }
+}
+
+/// An archive line as written by [`Store::compact`] (and the Go package).
+#[derive(serde::Deserialize)]
+struct ArchiveLine {
+    bucket: String,
+    committed_at: i64,
+    fields: Map<String, Value>,
+    measurement: String,
+    tags: BTreeMap<String, String>,
+}
+
+/// Reads an archive written by [`Store::compact`] back into its points, whichever the
+/// compression (told by the file's first bytes, not its name).
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use std::time::{Duration, SystemTime};
+/// # let directory = tempfile::tempdir()?;
+/// # let store = store::Store::open(":memory:")?;
+/// let tags = BTreeMap::from([("user".to_owned(), "ada".to_owned())]);
+/// store.commit_to_journal("login", &serde_json::Map::new(), &tags)?;
+/// let archive = store
+///     .compact(store::CompactOptions {
+///         output: directory.path().into(),
+///         format: store::ArchiveFormat::Zstd,
+///         ..store::CompactOptions::new(SystemTime::now() + Duration::from_secs(1))
+///     })?
+///     .expect("an archive");
+/// let entries = store::read_archive(&archive)?;
+/// assert_eq!(entries.len(), 1);
+/// assert_eq!(entries[0].tags, tags);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// `Io` when the file cannot be read; `Archive` for an unknown format, corrupt or
+/// truncated compression, or a line that is not a journal entry (naming the line).
+pub fn read_archive(path: &Path) -> Result<Vec<JournalEntry>> {
+    let failed = |source| Error::io(READ_OPERATION, format!("read {}", path.display()), source);
+    let mut file = File::open(path).map_err(failed)?;
+    let mut magic = [0_u8; 4];
+    let mut filled = 0;
+    while filled < magic.len() {
+        match file.read(&mut magic[filled..]) {
+            Ok(0) => break,
+            Ok(count) => filled += count,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(failed(error)),
+        }
+    }
+    let stream = io::Cursor::new(magic[..filled].to_vec()).chain(file);
+    let decoder: Box<dyn Read> = if magic[..filled].starts_with(&GZIP_MAGIC) {
+        Box::new(MultiGzDecoder::new(stream))
+    } else if magic[..filled] == ZSTD_MAGIC {
+        Box::new(zstd::stream::read::Decoder::new(stream).map_err(failed)?)
+    } else {
+        return Err(Error::archive(
+            READ_OPERATION,
+            format!(
+                "{} is not a gzip or zstd archive (first bytes {:02x?})",
+                path.display(),
+                &magic[..filled]
+            ),
+            None,
+        ));
+    };
+    read_lines(path, BufReader::new(decoder))
+}
+
+fn read_lines(path: &Path, mut reader: impl BufRead) -> Result<Vec<JournalEntry>> {
+    let mut entries = Vec::new();
+    let mut line = Vec::new();
+    for line_number in 1_u64.. {
+        line.clear();
+        let read = reader.read_until(b'\n', &mut line).map_err(|source| {
+            let message = format!("{} line {line_number}: cannot decompress", path.display());
+            match source.kind() {
+                io::ErrorKind::InvalidData
+                | io::ErrorKind::InvalidInput
+                | io::ErrorKind::UnexpectedEof
+                | io::ErrorKind::Other => {
+                    Error::archive(READ_OPERATION, message, Some(Box::new(source)))
+                }
+                _ => Error::io(READ_OPERATION, message, source),
+            }
+        })?;
+        if read == 0 {
+            break;
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed: ArchiveLine = serde_json::from_slice(&line).map_err(|source| {
+            Error::archive(
+                READ_OPERATION,
+                format!(
+                    "{} line {line_number}: not a journal entry: {source}",
+                    path.display()
+                ),
+                Some(Box::new(source)),
+            )
+        })?;
+        entries.push(JournalEntry {
+            bucket: parsed.bucket,
+            measurement: parsed.measurement,
+            fields: parsed.fields,
+            tags: parsed.tags,
+            committed_at: parsed.committed_at,
+        });
+    }
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(fields_json: &str) -> StoredPoint {
+        StoredPoint {
+            entry_id: 7,
+            bucket: "b\"x".into(),
+            measurement: "m".into(),
+            fields_json: fields_json.into(),
+            tags_json: r#"{"t":"v"}"#.into(),
+            committed_at: 5,
+        }
+    }
+
+    #[test]
+    fn archive_line_good_keeps_stored_json_text() {
+        let mut line = String::new();
+        archive_line(
+            &point(r#"{"big":12345678901234567890123,"x":1.10}"#),
+            &mut line,
+        )
+        .expect("line");
+        assert_eq!(
+            line,
+            "{\"bucket\":\"b\\\"x\",\"committed_at\":5,\"fields\":{\"big\":12345678901234567890123,\"x\":1.10},\"measurement\":\"m\",\"tags\":{\"t\":\"v\"}}\n"
+        );
+    }
+
+    #[test]
+    fn archive_line_good_folds_multi_line_json() {
+        let mut line = String::new();
+        archive_line(&point("{\n  \"a\": 1\n}"), &mut line).expect("line");
+        assert!(line.contains(r#""fields":{"a":1}"#), "{line}");
+        assert_eq!(line.matches('\n').count(), 1);
+    }
+
+    #[test]
+    fn archive_line_bad_not_an_object() {
+        for bad in ["[1]", "nonsense", "{\"a\":", ""] {
+            let mut line = String::new();
+            let error = archive_line(&point(bad), &mut line).expect_err(bad);
+            assert!(error.to_string().contains("journal entry 7"), "{error}");
+        }
+    }
+
+    #[test]
+    fn cutoff_ms_good_and_bad() {
+        assert_eq!(
+            cutoff_ms(UNIX_EPOCH + Duration::from_millis(5)).ok(),
+            Some(5)
+        );
+        assert_eq!(
+            cutoff_ms(UNIX_EPOCH + Duration::from_micros(5_001)).ok(),
+            Some(6)
+        );
+        for bad in [UNIX_EPOCH, UNIX_EPOCH - Duration::from_secs(1)] {
+            let error = cutoff_ms(bad).expect_err("empty");
+            assert!(error.to_string().contains("before cutoff is empty"));
+        }
+    }
+
+    #[test]
+    fn archive_format_from_str_good_and_bad() {
+        assert_eq!(
+            "gzip".parse::<ArchiveFormat>().ok(),
+            Some(ArchiveFormat::Gzip)
+        );
+        assert_eq!(
+            " Zstd\n".parse::<ArchiveFormat>().ok(),
+            Some(ArchiveFormat::Zstd)
+        );
+        for bad in ["", "gz", "zst", "bzip2"] {
+            let error = bad.parse::<ArchiveFormat>().expect_err(bad);
+            assert!(error
+                .to_string()
+                .contains(r#"format must be "gzip" or "zstd""#));
+        }
+    }
+}

@@ -1,0 +1,345 @@
+//! The journal: time-series points kept in the store's own file, queried with a Flux
+//! subset or read-only SQL, archived by [`Store::compact`].
+//!
+//! The table keeps the Go package's name and columns (`journal_entries`, `fields_json`,
+//! `committed_at`, …), so Go and Rust read and write the same files.
+
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, Connection};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::flux;
+use crate::rows::{self, first_keyword, query_read_only, Inflate, READ_ONLY_KEYWORDS};
+use crate::sql::{now_ms, text};
+use crate::store::Store;
+
+/// One result row of [`Store::query_journal`] or [`Workspace::query`]: column name to
+/// value.
+///
+/// [`Workspace::query`]: crate::Workspace::query
+///
+/// ```
+/// let store = store::Store::open(":memory:")?;
+/// let rows: Vec<store::Row> = store.query_journal("SELECT 1 AS one")?;
+/// assert_eq!(rows[0]["one"], 1);
+/// # Ok::<(), store::Error>(())
+/// ```
+pub type Row = Map<String, Value>;
+
+/// One point of the journal, as [`Store::commit_to_journal`] returns it and
+/// [`read_archive`](crate::read_archive) reads it back.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// let store = store::Store::open(":memory:")?;
+/// let mut fields = serde_json::Map::new();
+/// fields.insert("likes".into(), 3.into());
+/// let tags = BTreeMap::from([("user".to_owned(), "ada".to_owned())]);
+/// let entry = store.commit_to_journal("activity", &fields, &tags)?;
+/// assert_eq!(entry.bucket, "store"); // no journal configured: the local bucket
+/// assert_eq!(entry.fields["likes"], 3);
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct JournalEntry {
+    /// The bucket: the configured journal's `bucket_name`, else `"store"`.
+    pub bucket: String,
+    /// What was measured, e.g. `activity`.
+    pub measurement: String,
+    /// The values, e.g. `{"likes": 3}`.
+    pub fields: Map<String, Value>,
+    /// Labels to select points by, e.g. `{"user": "ada"}`.
+    pub tags: BTreeMap<String, String>,
+    /// When the point was committed, in Unix milliseconds.
+    pub committed_at: i64,
+}
+
+/// The bucket of points written while no journal is configured.
+const LOCAL_BUCKET: &str = "store";
+
+const SQL_INSERT_POINT: &str = "INSERT INTO journal_entries
+    (bucket_name, measurement, fields_json, tags_json, committed_at)
+    VALUES (?1, ?2, ?3, ?4, ?5)";
+const SQL_UNARCHIVED: &str = "SELECT entry_id, bucket_name, measurement, fields_json, tags_json,
+        committed_at
+    FROM journal_entries WHERE archived_at IS NULL ORDER BY committed_at, entry_id";
+const SQL_UNARCHIVED_IN_BUCKET: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
+        tags_json, committed_at
+    FROM journal_entries
+    WHERE archived_at IS NULL AND bucket_name = ?1
+        AND (?2 IS NULL OR committed_at >= ?2) AND (?3 IS NULL OR committed_at < ?3)
+    ORDER BY committed_at, entry_id";
+
+/// SQL statements that are never read-only; named so that the refusal says `read-only`
+/// rather than "not Flux".
+const WRITING_KEYWORDS: &[&str] = &[
+    "insert",
+    "update",
+    "delete",
+    "replace",
+    "upsert",
+    "create",
+    "drop",
+    "alter",
+    "attach",
+    "detach",
+    "begin",
+    "commit",
+    "end",
+    "rollback",
+    "savepoint",
+    "release",
+    "vacuum",
+    "analyze",
+    "reindex",
+];
+
+/// A journal row as stored.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredPoint {
+    pub(crate) entry_id: i64,
+    pub(crate) bucket: String,
+    pub(crate) measurement: String,
+    pub(crate) fields_json: String,
+    pub(crate) tags_json: String,
+    pub(crate) committed_at: i64,
+}
+
+impl StoredPoint {
+    /// Reads `entry_id, bucket_name, measurement, fields_json, tags_json, committed_at`.
+    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPoint> {
+        Ok(StoredPoint {
+            entry_id: row.get(0)?,
+            bucket: text(row, 1)?,
+            measurement: text(row, 2)?,
+            fields_json: text(row, 3)?,
+            tags_json: text(row, 4)?,
+            committed_at: row.get(5)?,
+        })
+    }
+}
+
+/// Inserts one point and returns its `entry_id`. Shared by `commit_to_journal` and the
+/// workspace commit, so both write the same row (and, once shipping exists, the same
+/// outbox row).
+pub(crate) fn insert_point(
+    connection: &Connection,
+    bucket: &str,
+    measurement: &str,
+    fields_json: &str,
+    tags_json: &str,
+    committed_at: i64,
+) -> rusqlite::Result<i64> {
+    connection
+        .prepare_cached(SQL_INSERT_POINT)?
+        .execute(params![
+            bucket,
+            measurement,
+            fields_json,
+            tags_json,
+            committed_at
+        ])?;
+    Ok(connection.last_insert_rowid())
+}
+
+/// Compact JSON with sorted keys, as Go's `json.Marshal` writes a map. `serde_json`'s map
+/// is a `BTreeMap`, so the order comes for free; serialising a `Value` cannot fail.
+pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// A stored JSON object, or an empty one when the text (written by another program) is
+/// not an object: reads never fail on foreign data.
+fn parse_object(text: &str) -> Map<String, Value> {
+    match serde_json::from_str(text) {
+        Ok(Value::Object(object)) => object,
+        _ => Map::new(),
+    }
+}
+
+impl Store {
+    /// The bucket new points go to.
+    pub(crate) fn journal_bucket(&self) -> String {
+        self.config()
+            .journal
+            .map_or_else(|| LOCAL_BUCKET.to_owned(), |journal| journal.bucket_name)
+    }
+
+    /// Records one point in the journal: a measurement, its fields and its tags, stamped
+    /// with the current time. Emits no event. Go: `CommitToJournal`.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// let store = store::Store::open(":memory:")?;
+    /// let fields = serde_json::json!({"duration_ms": 42, "ok": true});
+    /// let fields = fields.as_object().expect("an object");
+    /// let tags = BTreeMap::from([("route".to_owned(), "/login".to_owned())]);
+    /// let entry = store.commit_to_journal("request", fields, &tags)?;
+    /// assert_eq!(entry.measurement, "request");
+    /// assert_eq!(store.query_journal("")?.len(), 1);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Closed`; `InvalidInput` (`measurement is empty`); `Database`.
+    pub fn commit_to_journal(
+        &self,
+        measurement: &str,
+        fields: &Map<String, Value>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<JournalEntry> {
+        const OPERATION: &str = "store.commit_to_journal";
+        if self.is_closed() {
+            return Err(Error::Closed {
+                operation: OPERATION,
+            });
+        }
+        if measurement.is_empty() {
+            return Err(Error::invalid_input(OPERATION, "measurement is empty"));
+        }
+        let bucket = self.journal_bucket();
+        let fields_json = to_json(fields);
+        let tags_json = to_json(tags);
+        let committed_at =
+            self.inner
+                .database
+                .with(OPERATION, "write journal point", |connection| {
+                    let committed_at = now_ms();
+                    insert_point(
+                        connection,
+                        &bucket,
+                        measurement,
+                        &fields_json,
+                        &tags_json,
+                        committed_at,
+                    )?;
+                    Ok(committed_at)
+                })?;
+        Ok(JournalEntry {
+            bucket,
+            measurement: measurement.to_owned(),
+            fields: fields.clone(),
+            tags: tags.clone(),
+            committed_at,
+        })
+    }
+
+    /// Reads the journal. An empty query returns every point not yet archived; a query
+    /// starting with `SELECT`, `WITH`, `EXPLAIN` or `PRAGMA` runs as SQL if it is one
+    /// read-only statement; anything else is read as Flux (`from |> range |> filter`, see
+    /// the crate's specification). Go: `QueryJournal`.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// let store = store::Store::open(":memory:")?;
+    /// let tags = BTreeMap::from([("user".to_owned(), "ada".to_owned())]);
+    /// store.commit_to_journal("login", &serde_json::Map::new(), &tags)?;
+    /// let rows = store.query_journal(
+    ///     r#"from(bucket: "store") |> range(start: -1h) |> filter(fn: (r) => r.user == "ada")"#,
+    /// )?;
+    /// assert_eq!(rows[0]["measurement"], "login");
+    /// assert_eq!(rows[0]["tags"]["user"], "ada");
+    /// let counted = store.query_journal("SELECT COUNT(*) AS n FROM journal_entries")?;
+    /// assert_eq!(counted[0]["n"], 1);
+    /// assert!(store.query_journal("DELETE FROM journal_entries").is_err());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Closed`; `Query` for SQL that is not a single read-only statement (the message
+    /// contains `read-only`), SQL that fails, Flux outside the subset (`unsupported
+    /// Flux: …`, listing what is supported) or malformed (`parse Flux: …`); `Database`.
+    pub fn query_journal(&self, query: &str) -> Result<Vec<Row>> {
+        const OPERATION: &str = "store.query_journal";
+        if self.is_closed() {
+            return Err(Error::Closed {
+                operation: OPERATION,
+            });
+        }
+        let query = query.trim();
+        if query.is_empty() {
+            return self
+                .inner
+                .database
+                .with(OPERATION, "read journal", |connection| {
+                    let mut statement = connection.prepare_cached(SQL_UNARCHIVED)?;
+                    let points = statement.query_map([], StoredPoint::from_row)?;
+                    let mut rows = Vec::new();
+                    for point in points {
+                        let point = point?;
+                        let fields = parse_object(&point.fields_json);
+                        let tags = parse_object(&point.tags_json);
+                        rows.push(journal_row(point, fields, tags));
+                    }
+                    Ok(rows)
+                });
+        }
+        let (keyword, _) = first_keyword(query);
+        let is_keyword = |list: &[&str]| list.iter().any(|word| word.eq_ignore_ascii_case(keyword));
+        if is_keyword(READ_ONLY_KEYWORDS) {
+            return rows::with_connection(&self.inner.database, OPERATION, |connection| {
+                query_read_only(connection, OPERATION, query, Inflate::JournalColumns)
+            });
+        }
+        if is_keyword(WRITING_KEYWORDS) {
+            return Err(Error::query(
+                OPERATION,
+                format!("{keyword} is refused: only a single read-only SQL statement is allowed"),
+                None,
+            ));
+        }
+        self.query_flux(OPERATION, query)
+    }
+
+    fn query_flux(&self, operation: &'static str, source: &str) -> Result<Vec<Row>> {
+        let query = flux::parse(source, now_ns())
+            .map_err(|error| Error::query(operation, error.to_string(), None))?;
+        self.inner
+            .database
+            .with(operation, "read journal", |connection| {
+                let mut statement = connection.prepare_cached(SQL_UNARCHIVED_IN_BUCKET)?;
+                let points = statement.query_map(
+                    params![query.bucket, query.start_ms, query.stop_ms],
+                    StoredPoint::from_row,
+                )?;
+                let mut rows = Vec::new();
+                for point in points {
+                    let point = point?;
+                    let fields = parse_object(&point.fields_json);
+                    let tags = parse_object(&point.tags_json);
+                    if query.matches(&point.bucket, &point.measurement, &fields, &tags) {
+                        rows.push(journal_row(point, fields, tags));
+                    }
+                }
+                Ok(rows)
+            })
+    }
+}
+
+/// The eight keys of an unarchived point in empty and Flux results.
+fn journal_row(point: StoredPoint, fields: Map<String, Value>, tags: Map<String, Value>) -> Row {
+    let mut row = Map::new();
+    row.insert("bucket_name".to_owned(), Value::String(point.bucket));
+    row.insert("measurement".to_owned(), Value::String(point.measurement));
+    row.insert("fields_json".to_owned(), Value::String(point.fields_json));
+    row.insert("tags_json".to_owned(), Value::String(point.tags_json));
+    row.insert("committed_at".to_owned(), Value::from(point.committed_at));
+    row.insert("archived_at".to_owned(), Value::Null);
+    row.insert("fields".to_owned(), Value::Object(fields));
+    row.insert("tags".to_owned(), Value::Object(tags));
+    row
+}
+
+/// The wall clock in Unix nanoseconds: the `now` of a Flux query.
+fn now_ns() -> i128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i128::try_from(elapsed.as_nanos()).unwrap_or(i128::MAX)
+        })
+}

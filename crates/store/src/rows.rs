@@ -1,0 +1,244 @@
+//! Read-only SQL from callers, and SQLite rows as JSON objects.
+//!
+//! The Go package executed whatever `QueryJournal` was given. Here a caller's SQL runs
+//! only if SQLite itself says the prepared statement is read-only
+//! (`sqlite3_stmt_readonly`) and it is the only statement in the text, so a query can
+//! never change the store, attach another file or run a second statement smuggled after
+//! a `;`. Extension loading is off in the bundled SQLite, so `load_extension()` fails.
+
+use rusqlite::types::ValueRef;
+use rusqlite::Connection;
+use serde_json::{Map, Number, Value};
+
+use crate::database::Database;
+use crate::error::{Error, Result};
+
+/// Runs `work` with the store's connection when `work` reports the crate's own errors
+/// (`Database::with` is for closures that return SQLite's). A store closed while this
+/// call waited for the lock gives `Closed`.
+pub(crate) fn with_connection<T>(
+    database: &Database,
+    operation: &'static str,
+    work: impl FnOnce(&Connection) -> Result<T>,
+) -> Result<T> {
+    let guard = database.acquire(operation)?;
+    let Some(connection) = guard.as_ref() else {
+        return Err(Error::Closed { operation });
+    };
+    work(connection)
+}
+
+/// The message of every refusal, so that callers can match `read-only`.
+const READ_ONLY: &str = "only a single read-only SQL statement is allowed \
+     (SELECT, WITH, EXPLAIN, or PRAGMA in its query form)";
+
+/// Pragmas whose parenthesised argument names a table or schema to inspect; every other
+/// pragma's argument sets something, so only the bare query form is accepted.
+const INSPECTING_PRAGMAS: &[&str] = &[
+    "table_info",
+    "table_xinfo",
+    "table_list",
+    "index_info",
+    "index_xinfo",
+    "index_list",
+    "foreign_key_list",
+    "foreign_key_check",
+    "integrity_check",
+    "quick_check",
+];
+
+/// Whether a row's `fields_json` and `tags_json` columns are also returned parsed, as
+/// `fields` and `tags` (journal queries), or left as text (workspace queries).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Inflate {
+    JournalColumns,
+    Nothing,
+}
+
+/// Runs one read-only statement and returns its rows, one key per result column.
+pub(crate) fn query_read_only(
+    connection: &Connection,
+    operation: &'static str,
+    sql: &str,
+    inflate: Inflate,
+) -> Result<Vec<Map<String, Value>>> {
+    let (keyword, rest) = first_keyword(sql);
+    // SQLite calls ATTACH, DETACH, BEGIN and the like read-only (they leave the file
+    // unchanged), so the statement's kind is checked as well as SQLite's verdict.
+    if !READ_ONLY_KEYWORDS
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(keyword))
+    {
+        return Err(Error::query(operation, READ_ONLY, None));
+    }
+    if keyword.eq_ignore_ascii_case("pragma") {
+        check_pragma(operation, rest)?;
+    }
+    let mut statement = connection.prepare(sql).map_err(|source| match source {
+        rusqlite::Error::MultipleStatement => Error::query(operation, READ_ONLY, None),
+        rusqlite::Error::Empty => Error::query(operation, "query is empty", None),
+        other => Error::query(operation, format!("prepare query: {other}"), Some(other)),
+    })?;
+    if !statement.readonly() {
+        return Err(Error::query(operation, READ_ONLY, None));
+    }
+    let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
+    let failed = |source: rusqlite::Error| {
+        Error::query(operation, format!("run query: {source}"), Some(source))
+    };
+    let mut rows = statement.query([]).map_err(failed)?;
+    let mut result = Vec::new();
+    while let Some(row) = rows.next().map_err(failed)? {
+        let mut object = Map::new();
+        for (index, name) in names.iter().enumerate() {
+            let value = json_value(row.get_ref(index).map_err(failed)?);
+            object.insert(name.clone(), value);
+        }
+        if inflate == Inflate::JournalColumns {
+            inflate_journal_columns(&mut object);
+        }
+        result.push(object);
+    }
+    Ok(result)
+}
+
+/// The statement kinds a caller may run.
+pub(crate) const READ_ONLY_KEYWORDS: &[&str] = &["select", "with", "explain", "pragma"];
+
+/// The first word of `sql` after white space and SQL comments, and the text after it.
+pub(crate) fn first_keyword(sql: &str) -> (&str, &str) {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|character: char| !character.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    rest.split_at(end)
+}
+
+/// Refuses the setting forms of `PRAGMA` (`= value`, or `(value)` for a pragma that does
+/// not inspect a table), which SQLite may still report as read-only. `rest` is the text
+/// after the `PRAGMA` keyword.
+fn check_pragma(operation: &'static str, rest: &str) -> Result<()> {
+    if rest.contains('=') {
+        return Err(Error::query(operation, READ_ONLY, None));
+    }
+    if let Some(open) = rest.find('(') {
+        let name = rest[..open].trim();
+        let name = name.rsplit('.').next().unwrap_or(name).trim();
+        let is_inspecting = INSPECTING_PRAGMAS
+            .iter()
+            .any(|pragma| pragma.eq_ignore_ascii_case(name));
+        if !is_inspecting {
+            return Err(Error::query(operation, READ_ONLY, None));
+        }
+    }
+    Ok(())
+}
+
+/// SQLite's value as JSON: INTEGER → integer, REAL → number (non-finite → null), TEXT →
+/// string, BLOB → lossy UTF-8 string, NULL → null.
+pub(crate) fn json_value(value: ValueRef<'_>) -> Value {
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(integer) => Value::Number(integer.into()),
+        ValueRef::Real(real) => Number::from_f64(real).map_or(Value::Null, Value::Number),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+            Value::String(String::from_utf8_lossy(bytes).into_owned())
+        }
+    }
+}
+
+/// Adds `fields` when `fields_json` holds a JSON object and `tags` when `tags_json` holds
+/// an object of strings.
+fn inflate_journal_columns(object: &mut Map<String, Value>) {
+    if let Some(Value::String(text)) = object.get("fields_json") {
+        if let Ok(Value::Object(fields)) = serde_json::from_str::<Value>(text) {
+            object.insert("fields".to_owned(), Value::Object(fields));
+        }
+    }
+    if let Some(Value::String(text)) = object.get("tags_json") {
+        if let Ok(Value::Object(tags)) = serde_json::from_str::<Value>(text) {
+            if tags.values().all(Value::is_string) {
+                object.insert("tags".to_owned(), Value::Object(tags));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection() -> Connection {
+        let connection = Connection::open_in_memory().expect("open");
+        connection
+            .execute_batch("CREATE TABLE t (a INTEGER, b REAL, c TEXT, d BLOB, e)")
+            .expect("create");
+        connection
+            .execute("INSERT INTO t VALUES (4, 2.5, 'x', x'ff41', NULL)", [])
+            .expect("insert");
+        connection
+    }
+
+    #[test]
+    fn query_read_only_good_maps_every_type() {
+        let rows = query_read_only(&connection(), "test", "SELECT * FROM t", Inflate::Nothing)
+            .expect("query");
+        assert_eq!(
+            Value::Object(rows[0].clone()),
+            serde_json::json!({"a": 4, "b": 2.5, "c": "x", "d": "\u{fffd}A", "e": null})
+        );
+    }
+
+    #[test]
+    fn query_read_only_bad_writes_and_second_statements() {
+        let connection = connection();
+        for sql in [
+            "DELETE FROM t",
+            "SELECT 1; DELETE FROM t",
+            "WITH x AS (SELECT 1) INSERT INTO t (a) SELECT * FROM x",
+            "PRAGMA user_version = 5",
+            "PRAGMA cache_size(10)",
+            "ATTACH DATABASE ':memory:' AS other",
+            "BEGIN",
+            "/* hidden */ DETACH DATABASE main",
+        ] {
+            let error = query_read_only(&connection, "test", sql, Inflate::Nothing).expect_err(sql);
+            assert!(error.to_string().contains("read-only"), "{sql}: {error}");
+        }
+        let count: i64 = connection
+            .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
+            .expect("count");
+        assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn query_read_only_good_trailing_comment_and_pragma_query() {
+        let connection = connection();
+        let rows = query_read_only(
+            &connection,
+            "test",
+            "-- first\nSELECT 1 AS one; -- done",
+            Inflate::Nothing,
+        )
+        .expect("query");
+        assert_eq!(rows[0].get("one"), Some(&Value::from(1)));
+        let rows = query_read_only(
+            &connection,
+            "test",
+            "PRAGMA table_info(t)",
+            Inflate::Nothing,
+        )
+        .expect("pragma");
+        assert_eq!(rows.len(), 5);
+    }
+}
