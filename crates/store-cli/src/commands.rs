@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::failure::Failure;
+use crate::journal;
 use crate::output::Output;
 use crate::{progress, Command, Global};
 
@@ -23,8 +24,14 @@ struct EntryLine {
 
 /// Runs one command against the store the global options describe.
 pub(crate) fn run(global: &Global, command: Command) -> Result<(), Failure> {
-    let store = global.open()?;
     let mut output = Output::new(global.json);
+    // Reading an archive needs no store: do not create one as a side effect.
+    if let Command::Archive(command) = command {
+        let result = journal::archive(&mut output, command);
+        output.flush()?;
+        return result;
+    }
+    let store = global.open()?;
     let result = execute(&store, &mut output, command);
     let flushed = output.flush();
     let closed = store.close();
@@ -99,6 +106,14 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
         }
         Command::Export { group_prefix } => export(store, output, &group_prefix)?,
         Command::Import { file } => import(store, output, file.as_deref())?,
+        Command::Journal(command) => journal::journal(store, output, command)?,
+        Command::Workspace(command) => journal::workspace(store, output, command)?,
+        Command::Compact {
+            before,
+            output: folder,
+            format,
+        } => journal::compact(store, output, before, folder, format)?,
+        Command::Archive(command) => journal::archive(output, command)?,
     }
     Ok(())
 }

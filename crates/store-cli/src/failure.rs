@@ -23,6 +23,14 @@ impl Failure {
         }
     }
 
+    /// Something asked for does not exist: exit status 1.
+    pub(crate) fn not_found(message: impl Into<String>) -> Failure {
+        Failure {
+            exit_code: NOT_FOUND,
+            message: message.into(),
+        }
+    }
+
     /// Anything else that went wrong outside the library: exit status 3.
     pub(crate) fn other(message: impl Into<String>) -> Failure {
         Failure {
@@ -47,7 +55,8 @@ impl From<store::Error> for Failure {
             store::Error::NotFound { .. } => NOT_FOUND,
             store::Error::InvalidInput { .. }
             | store::Error::InvalidNamespace { .. }
-            | store::Error::Template { .. } => BAD_INPUT,
+            | store::Error::Template { .. }
+            | store::Error::Query { .. } => BAD_INPUT,
             _ => OTHER,
         };
         Failure {

@@ -11,6 +11,7 @@
 
 mod commands;
 mod failure;
+mod journal;
 mod output;
 mod progress;
 mod time;
@@ -127,6 +128,76 @@ enum Command {
         /// The file to read; standard input when absent.
         file: Option<PathBuf>,
     },
+    /// The journal: time-series points.
+    #[command(subcommand)]
+    Journal(JournalCommand),
+    /// Workspaces: buffers of events that end as one journal point.
+    #[command(subcommand)]
+    Workspace(WorkspaceCommand),
+    /// Archive journal points older than an age or time into a compressed file.
+    Compact {
+        /// An age (90d, 12h) or an RFC 3339 time: points committed before it are archived.
+        #[arg(long, value_parser = time::parse_age_or_time)]
+        before: std::time::SystemTime,
+        /// The folder the archive is written to.
+        #[arg(long, default_value = ".core/archive")]
+        output: PathBuf,
+        /// gzip or zstd.
+        #[arg(long, default_value = "gzip", value_parser = parse_format)]
+        format: store::ArchiveFormat,
+    },
+    /// Archives written by compact.
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum JournalCommand {
+    /// Commit one point.
+    Commit {
+        measurement: String,
+        /// A field, KEY=VALUE; VALUE is read as JSON when it is JSON (3, 1.5, true), else as text.
+        #[arg(long = "field", value_parser = journal::parse_pair)]
+        fields: Vec<(String, String)>,
+        /// A tag, KEY=VALUE.
+        #[arg(long = "tag", value_parser = journal::parse_pair)]
+        tags: Vec<(String, String)>,
+    },
+    /// Run a Flux query (from/range/filter) or read-only SQL; every unarchived point when empty.
+    Query {
+        #[arg(default_value = "")]
+        query: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum WorkspaceCommand {
+    /// Append a record (created if absent, reopened if present).
+    Put {
+        name: String,
+        kind: String,
+        /// A JSON object, e.g. '{"user":"ada"}'.
+        json_object: String,
+    },
+    /// A waiting workspace's count of records per kind.
+    Show { name: String },
+    /// Commit a waiting workspace into one journal point.
+    Commit { name: String },
+    /// Throw a waiting workspace away.
+    Discard { name: String },
+    /// Workspaces waiting in the state directory, with their aggregates.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchiveCommand {
+    /// Print an archive's entries as JSON lines.
+    Cat { path: PathBuf },
+}
+
+fn parse_format(text: &str) -> Result<store::ArchiveFormat, String> {
+    text.parse()
+        .map_err(|error: store::Error| error.to_string())
 }
 
 fn main() -> ExitCode {

@@ -1,6 +1,6 @@
-//! Durations: `90s`, `5m`, `2h`, `7d`.
+//! Durations (`90s`, `5m`, `2h`, `7d`) and points in time (an age or RFC 3339).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Parses a duration such as `90s`, `5m`, `2h`, `7d` or `1h30m`.
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -10,6 +10,21 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     humantime::parse_duration(trimmed)
         .map_err(|error| format!("invalid duration {text:?} ({error}): use e.g. 90s, 5m, 2h or 7d"))
+}
+
+/// Parses an age (`90d`: that long ago) or an RFC 3339 time (`2026-01-02T03:04:05Z`).
+pub(crate) fn parse_age_or_time(text: &str) -> Result<SystemTime, String> {
+    let trimmed = text.trim();
+    if let Ok(age) = humantime::parse_duration(trimmed) {
+        return SystemTime::now()
+            .checked_sub(age)
+            .ok_or_else(|| format!("age {text:?} reaches before 1970"));
+    }
+    humantime::parse_rfc3339_weak(trimmed).map_err(|_| {
+        format!(
+            "invalid time {text:?}: use an age such as 90d or 12h, or an RFC 3339 time such as 2026-01-02T03:04:05Z"
+        )
+    })
 }
 
 #[cfg(test)]
@@ -31,6 +46,23 @@ mod tests {
         for bad in ["", "5", "five minutes", "5x", "-5m"] {
             let error = parse_duration(bad).expect_err(bad);
             assert!(error.contains("duration"), "{error}");
+        }
+    }
+
+    #[test]
+    fn parse_age_or_time_good_and_bad() {
+        let week_ago = parse_age_or_time("7d").expect("age");
+        let elapsed = SystemTime::now()
+            .duration_since(week_ago)
+            .expect("in the past");
+        assert!(elapsed >= Duration::from_secs(604_800) && elapsed < Duration::from_secs(604_900));
+        let fixed = parse_age_or_time("2026-01-02T03:04:05Z").expect("time");
+        let since_epoch = fixed
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .expect("after 1970");
+        assert_eq!(since_epoch.as_secs(), 1_767_323_045);
+        for bad in ["yesterday", "", "2026-13-01T00:00:00Z"] {
+            assert!(parse_age_or_time(bad).is_err(), "{bad:?}");
         }
     }
 }

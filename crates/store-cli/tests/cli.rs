@@ -352,3 +352,210 @@ fn default_db_good_is_under_dot_core() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(shell.directory.path().join(".core/store.db").exists());
 }
+
+#[test]
+fn journal_commit_and_query_good_plain_json_flux_and_sql() {
+    let shell = Shell::new();
+    let committed = shell.json(&[
+        "journal",
+        "commit",
+        "request",
+        "--field",
+        "ms=12",
+        "--field",
+        "ok=true",
+        "--field",
+        "path=/home",
+        "--tag",
+        "host=a",
+    ]);
+    assert_eq!(committed["measurement"], "request");
+    assert_eq!(
+        committed["fields"],
+        serde_json::json!({"ms": 12, "ok": true, "path": "/home"})
+    );
+    assert_eq!(committed["tags"], serde_json::json!({"host": "a"}));
+    assert!(committed["committed_at"].as_i64().is_some());
+    shell.ok(&[
+        "journal", "commit", "request", "--field", "ms=15", "--tag", "host=b",
+    ]);
+    let all = shell.json(&["journal", "query"]);
+    assert_eq!(all.as_array().map(Vec::len), Some(2));
+    let flux = shell.json(&[
+        "journal",
+        "query",
+        r#"from(bucket: "store") |> range(start: -1h) |> filter(fn: (r) => r.host == "b")"#,
+    ]);
+    assert_eq!(flux.as_array().map(Vec::len), Some(1));
+    assert_eq!(flux[0]["fields"]["ms"], 15);
+    let sql = shell.json(&[
+        "journal",
+        "query",
+        "SELECT COUNT(*) AS points FROM journal_entries",
+    ]);
+    assert_eq!(sql, serde_json::json!([{"points": 2}]));
+    let table = shell.ok(&["journal", "query"]);
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|header| header.contains("measurement")),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 3);
+}
+
+#[test]
+fn journal_bad_inputs_exit_two() {
+    let shell = Shell::new();
+    for arguments in [
+        &[
+            "journal",
+            "query",
+            r#"from(bucket: "store") |> limit(n: 1)"#,
+        ][..],
+        &["journal", "query", "DELETE FROM entries"][..],
+        &["journal", "commit", ""][..],
+        &["journal", "commit", "m", "--field", "novalue"][..],
+    ] {
+        let output = shell.run(arguments);
+        assert_eq!(code(&output), Some(2), "{arguments:?}: {}", stderr(&output));
+    }
+    let output = shell.run(&[
+        "journal",
+        "query",
+        r#"from(bucket: "store") |> limit(n: 1)"#,
+    ]);
+    assert!(
+        stderr(&output).contains("unsupported"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn workspace_commands_good_put_show_list_commit_discard() {
+    let shell = Shell::new();
+    assert_eq!(
+        shell.json(&["workspace", "put", "w1", "like", r#"{"user":"ada"}"#])["count"],
+        1
+    );
+    shell.ok(&["workspace", "put", "w1", "like", r#"{"user":"bob"}"#]);
+    shell.ok(&["workspace", "put", "w1", "match", "{}"]);
+    shell.ok(&["workspace", "put", "w2", "view", "{}"]);
+    assert_eq!(
+        shell.json(&["workspace", "show", "w1"]),
+        serde_json::json!({"like": 2, "match": 1})
+    );
+    assert_eq!(
+        shell.ok(&["workspace", "show", "w1"]),
+        "like\t2\nmatch\t1\n"
+    );
+    assert_eq!(
+        shell.json(&["workspace", "list"]),
+        serde_json::json!({"w1": {"like": 2, "match": 1}, "w2": {"view": 1}})
+    );
+    assert_eq!(
+        shell.json(&["workspace", "commit", "w1"]),
+        serde_json::json!({"like": 2, "match": 1})
+    );
+    assert_eq!(
+        shell.ok(&["get", "workspace:w1", "summary"]),
+        r#"{"like":2,"match":1}"#
+    );
+    let points = shell.json(&["journal", "query"]);
+    assert_eq!(points[0]["measurement"], "w1");
+    shell.ok(&["workspace", "discard", "w2"]);
+    assert_eq!(shell.json(&["workspace", "list"]), serde_json::json!({}));
+    assert!(!shell
+        .directory
+        .path()
+        .join(".core/state/w2.duckdb")
+        .exists());
+}
+
+#[test]
+fn workspace_bad_missing_and_bad_input() {
+    let shell = Shell::new();
+    for arguments in [
+        &["workspace", "show", "nope"][..],
+        &["workspace", "commit", "nope"][..],
+        &["workspace", "discard", "nope"][..],
+    ] {
+        let output = shell.run(arguments);
+        assert_eq!(code(&output), Some(1), "{arguments:?}");
+    }
+    for arguments in [
+        &["workspace", "put", "w", "kind", "[1]"][..],
+        &["workspace", "put", "w", "kind", "{not json"][..],
+        &["workspace", "put", "../escape", "kind", "{}"][..],
+        &["workspace", "put", "w", "", "{}"][..],
+    ] {
+        let output = shell.run(arguments);
+        assert_eq!(code(&output), Some(2), "{arguments:?}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn compact_and_archive_cat_good_both_formats() {
+    let shell = Shell::new();
+    shell.ok(&["journal", "commit", "old", "--field", "n=1"]);
+    shell.ok(&["journal", "commit", "old", "--field", "n=2"]);
+    let output_dir = shell.directory.path().join("archives");
+    let output_arg = output_dir.to_str().expect("UTF-8");
+    let path = shell.ok(&[
+        "compact", "--before", "0s", "--output", output_arg, "--format", "zstd",
+    ]);
+    let path = path.trim_end();
+    assert!(path.ends_with(".jsonl.zst"), "{path}");
+    let lines = shell.ok(&["archive", "cat", path]);
+    let entries: Vec<Value> = lines
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[1]["fields"]["n"], 2);
+    assert_eq!(
+        shell.ok(&["compact", "--before", "0s", "--output", output_arg]),
+        "nothing to compact\n"
+    );
+    assert_eq!(
+        shell.json(&["compact", "--before", "0s", "--output", output_arg]),
+        Value::Null
+    );
+    shell.ok(&["journal", "commit", "later", "--field", "n=3"]);
+    let gzip = shell.json(&[
+        "compact",
+        "--before",
+        "2030-01-01T00:00:00Z",
+        "--output",
+        output_arg,
+    ]);
+    assert!(
+        gzip.as_str()
+            .is_some_and(|path| path.ends_with(".jsonl.gz")),
+        "{gzip}"
+    );
+}
+
+#[test]
+fn compact_and_archive_bad_inputs() {
+    let shell = Shell::new();
+    for arguments in [
+        &["compact", "--before", "junk"][..],
+        &["compact", "--before", "1d", "--format", "bzip2"][..],
+    ] {
+        let output = shell.run(arguments);
+        assert_eq!(code(&output), Some(2), "{arguments:?}");
+    }
+    let garbage = shell.directory.path().join("garbage.jsonl.gz");
+    std::fs::write(&garbage, b"not an archive").expect("write");
+    let output = shell.run(&["archive", "cat", garbage.to_str().expect("UTF-8")]);
+    assert_eq!(code(&output), Some(3));
+    assert!(
+        stderr(&output).starts_with("store.read_archive"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!shell.database().exists(), "archive cat opens no store");
+}
