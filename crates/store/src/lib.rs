@@ -12,6 +12,12 @@
 //!   writer (drops are counted), and callbacks that may call back into the store.
 //! - **Templates**: `render` fills a Go `text/template` from a group.
 //! - **Export and import** of entries with their expiry, all or nothing.
+//! - **Namespaces** for many tenants in one file, with key and group quotas checked
+//!   atomically with the write ([`ScopedStore`]), and closure **transactions**.
+//! - **Time series**: a [`Workspace`] buffers the small events of one unit of work and
+//!   commits one aggregate point into the journal, exactly once even across crashes;
+//!   `query_journal` takes a Flux subset or read-only SQL; `compact` moves old points into
+//!   gzip or zstd JSON-lines archives, crash-safely.
 //!
 //! ```
 //! use std::time::Duration;
