@@ -85,6 +85,16 @@ pub struct PeerWorkload {
     pub fill: bool,
 }
 
+/// What the databases hold before the clock starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contents {
+    /// Nothing.
+    Empty,
+    /// Every key of the data set, live. The runner writes it into all local subjects
+    /// together, a slice at a time in turn (see `runner.rs`).
+    DataSet,
+}
+
 /// Untimed set-up or one timed operation.
 type Step = fn(&dyn Backend, &Plan, &DataSet, usize) -> Result<()>;
 
@@ -96,7 +106,9 @@ pub struct Workload {
     pub summary: &'static str,
     /// The size in a mode at a scale.
     pub plan: fn(Scale, Mode) -> Plan,
-    /// Untimed, once per subject before the first round.
+    /// What the databases hold before the clock starts.
+    pub contents: Contents,
+    /// Untimed, once per subject before the first round, after `contents`.
     pub prepare: Step,
     /// Untimed, before each operation (for workloads whose operation consumes its data).
     pub before_each: Option<Step>,
@@ -133,17 +145,19 @@ fn nothing(_backend: &dyn Backend, _plan: &Plan, _data: &DataSet, _index: usize)
     Ok(())
 }
 
-/// Writes every key of the data set, with `expires_at` on each.
-fn fill_with(backend: &dyn Backend, data: &DataSet, expires_at: Option<i64>) -> Result<()> {
+/// Writes keys `range` of the data set, with `expires_at` on each.
+///
+/// # Errors
+///
+/// When the backend fails to write them.
+pub fn fill_with(
+    backend: &dyn Backend,
+    data: &DataSet,
+    range: std::ops::Range<usize>,
+    expires_at: Option<i64>,
+) -> Result<()> {
     let value = data.value();
-    backend.load(
-        &mut (0..data.len())
-            .map(|index| (data.group_of(index), data.key(index), value, expires_at)),
-    )
-}
-
-fn fill(backend: &dyn Backend, _plan: &Plan, data: &DataSet, _index: usize) -> Result<()> {
-    fill_with(backend, data, None)
+    backend.load(&mut range.map(|index| (data.group_of(index), data.key(index), value, expires_at)))
 }
 
 fn expect(condition: bool, what: impl FnOnce() -> String) -> Result<()> {
@@ -261,7 +275,7 @@ fn subscribe(backend: &dyn Backend, _plan: &Plan, _data: &DataSet, _index: usize
 }
 
 fn fill_expired(backend: &dyn Backend, _plan: &Plan, data: &DataSet, _index: usize) -> Result<()> {
-    fill_with(backend, data, Some(now_ms() - 60_000))
+    fill_with(backend, data, 0..data.len(), Some(now_ms() - 60_000))
 }
 
 fn purge(backend: &dyn Backend, plan: &Plan, _data: &DataSet, _index: usize) -> Result<()> {
@@ -277,6 +291,7 @@ pub static WORKLOADS: &[Workload] = &[
         name: "set",
         summary: "set of a new key (100-byte value) into an empty store",
         plan: write_plan,
+        contents: Contents::Empty,
         prepare: nothing,
         before_each: None,
         operation: set,
@@ -289,6 +304,7 @@ pub static WORKLOADS: &[Workload] = &[
         name: "set_with_ttl",
         summary: "set_with_ttl (1 hour) of a new key",
         plan: write_plan,
+        contents: Contents::Empty,
         prepare: nothing,
         before_each: None,
         operation: set_with_ttl,
@@ -298,7 +314,8 @@ pub static WORKLOADS: &[Workload] = &[
         name: "get_hit",
         summary: "get of an existing key",
         plan: read_plan,
-        prepare: fill,
+        contents: Contents::DataSet,
+        prepare: nothing,
         before_each: None,
         operation: get_hit,
         peer: Some(PeerWorkload {
@@ -310,7 +327,8 @@ pub static WORKLOADS: &[Workload] = &[
         name: "get_miss",
         summary: "get of a missing key in an existing group",
         plan: read_plan,
-        prepare: fill,
+        contents: Contents::DataSet,
+        prepare: nothing,
         before_each: None,
         operation: get_miss,
         peer: Some(PeerWorkload {
@@ -322,7 +340,8 @@ pub static WORKLOADS: &[Workload] = &[
         name: "delete",
         summary: "delete of an existing key",
         plan: write_plan,
-        prepare: fill,
+        contents: Contents::DataSet,
+        prepare: nothing,
         before_each: None,
         operation: delete,
         peer: Some(PeerWorkload {
@@ -334,7 +353,8 @@ pub static WORKLOADS: &[Workload] = &[
         name: "exists",
         summary: "exists of an existing key",
         plan: read_plan,
-        prepare: fill,
+        contents: Contents::DataSet,
+        prepare: nothing,
         before_each: None,
         operation: exists,
         peer: None,
@@ -347,7 +367,8 @@ pub static WORKLOADS: &[Workload] = &[
             groups: 100,
             operations: scale.keys / 100,
         },
-        prepare: fill,
+        contents: Contents::DataSet,
+        prepare: nothing,
         before_each: None,
         operation: count,
         peer: None,
@@ -360,7 +381,8 @@ pub static WORKLOADS: &[Workload] = &[
             groups: 100,
             operations: scale.keys / 200,
         },
-        prepare: fill,
+        contents: Contents::DataSet,
+        prepare: nothing,
         before_each: None,
         operation: get_all,
         peer: None,
@@ -373,7 +395,8 @@ pub static WORKLOADS: &[Workload] = &[
             groups: 1,
             operations: 10,
         },
-        prepare: fill,
+        contents: Contents::DataSet,
+        prepare: nothing,
         before_each: None,
         operation: all,
         peer: None,
@@ -386,7 +409,8 @@ pub static WORKLOADS: &[Workload] = &[
             groups: scale.keys / 100,
             operations: 100,
         },
-        prepare: fill,
+        contents: Contents::DataSet,
+        prepare: nothing,
         before_each: None,
         operation: groups,
         peer: None,
@@ -395,6 +419,7 @@ pub static WORKLOADS: &[Workload] = &[
         name: "set_watched",
         summary: "set with 100 watchers on other groups and 1 on its own",
         plan: write_plan,
+        contents: Contents::Empty,
         prepare: watch,
         before_each: Some(drain),
         operation: set_watched,
@@ -404,6 +429,7 @@ pub static WORKLOADS: &[Workload] = &[
         name: "set_on_change",
         summary: "set with 10 on_change callbacks",
         plan: write_plan,
+        contents: Contents::Empty,
         prepare: subscribe,
         before_each: None,
         operation: set,
@@ -417,6 +443,7 @@ pub static WORKLOADS: &[Workload] = &[
             groups: 100,
             operations: 5,
         },
+        contents: Contents::Empty,
         prepare: nothing,
         before_each: Some(fill_expired),
         operation: purge,
