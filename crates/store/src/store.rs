@@ -830,6 +830,7 @@ impl Store {
             if removed.len() < PURGE_BATCH {
                 return Ok(total);
             }
+            self.inner.database.yield_to_waiters();
         }
     }
 
