@@ -6,7 +6,8 @@
 //! statement be reused by every caller.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
@@ -28,7 +29,12 @@ pub(crate) struct Database {
     is_closed: AtomicBool,
     /// The token of the thread running a transaction closure, 0 when none is.
     transaction_owner: AtomicUsize,
+    /// Threads blocked waiting for the connection (counted only when they had to wait).
+    waiting: AtomicUsize,
 }
+
+/// The longest a long job waits for queued callers between two of its steps.
+const YIELD_LIMIT: Duration = Duration::from_millis(5);
 
 impl Database {
     pub(crate) fn new(connection: Connection) -> Database {
@@ -36,6 +42,7 @@ impl Database {
             connection: Mutex::new(Some(connection)),
             is_closed: AtomicBool::new(false),
             transaction_owner: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
         }
     }
 
@@ -51,9 +58,31 @@ impl Database {
     fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
         // A panic while the lock was held (in a transaction closure, say) has already rolled
         // its transaction back, so the connection itself is sound.
-        self.connection
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        match self.connection.try_lock() {
+            Ok(guard) => guard,
+            Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
+                let guard = self
+                    .connection
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                guard
+            }
+        }
+    }
+
+    /// Lets the callers that queued for the connection while this thread held it take it
+    /// before this thread takes it again (waiting at most a few milliseconds). `Mutex` is
+    /// not fair: a thread that unlocks and at once locks again, as the purge does between
+    /// batches, nearly always wins, and a waiting `set` sat out hundreds of batches
+    /// (586 ms while 1,000,000 expired keys were purged).
+    pub(crate) fn yield_to_waiters(&self) {
+        let deadline = Instant::now() + YIELD_LIMIT;
+        while self.waiting.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
     }
 
     /// Checks that the store is open and that this thread is not inside a transaction,

@@ -46,6 +46,10 @@ pub(crate) trait Backend {
 
     /// Delivers (or, in a transaction, buffers) one event.
     fn emit(&self, event: Event);
+
+    /// Between two steps of a long job (purge batches), lets callers queued for the
+    /// connection go first. A transaction holds the connection throughout: nothing to do.
+    fn yield_to_waiters(&self) {}
 }
 
 /// The error names of one kind of caller, e.g. `store.scoped.get`.
@@ -391,6 +395,7 @@ impl<B: Backend> Operations<'_, B> {
             if removed.len() < PURGE_BATCH {
                 return Ok(total);
             }
+            self.backend.yield_to_waiters();
         }
     }
 }

@@ -655,6 +655,10 @@ impl Backend for Store {
     fn emit(&self, event: Event) {
         self.inner.events.dispatch(&event);
     }
+
+    fn yield_to_waiters(&self) {
+        self.inner.database.yield_to_waiters();
+    }
 }
 
 impl fmt::Debug for Store {

@@ -1,0 +1,392 @@
+//! `store-bench`: how fast the store is against the physical limit (raw rusqlite running
+//! the store's own SQL) and against the stores users would otherwise pick
+//! (`denokv_sqlite`, Python's diskcache), measured side by side in one run.
+//!
+//! ```text
+//! cargo run --release -p store-bench                       # everything, about 10 minutes
+//! cargo run --release -p store-bench -- --quick            # a tenth of the size, under 2 minutes
+//! cargo run --release -p store-bench -- --quick --workload set --json
+//! ```
+//!
+//! See `BENCHMARKS.md` at the repository root for what each figure means.
+#![forbid(unsafe_code)]
+#![deny(clippy::all, clippy::pedantic)]
+#![allow(clippy::module_name_repetitions)]
+
+mod backend;
+mod failure;
+mod isolated;
+mod keys;
+mod peer;
+mod report;
+mod runner;
+mod stats;
+mod workloads;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::failure::{Context, Failure, Result};
+use crate::peer::Peer;
+use crate::report::{json_line, rss_row, stall_row, table_header, table_row, Comparison};
+use crate::workloads::{Mode, Scale, WORKLOADS};
+
+/// Keys in a data set at full size; `--quick` uses a tenth.
+const FULL_KEYS: usize = 100_000;
+/// Keys walked by `all()` for the peak-RSS figure, and purged for the stall figure.
+const ISOLATED_KEYS: usize = 1_000_000;
+/// The measurements that run in processes of their own.
+const ISOLATED: [&str; 3] = ["latency", "all_rss", "purge_stall"];
+
+/// Side-by-side benchmarks of the store against raw rusqlite, `denokv_sqlite` and diskcache.
+#[derive(Debug, Parser)]
+#[allow(clippy::struct_excessive_bools)] // each is a command-line switch
+#[command(name = "store-bench", version, about)]
+struct Arguments {
+    /// Every workload at a tenth of its size (under two minutes on two cores).
+    #[arg(long)]
+    quick: bool,
+    /// One JSON object per line on stdout instead of the table.
+    #[arg(long)]
+    json: bool,
+    /// Run only these workloads (repeat or separate with commas); see --list.
+    #[arg(long = "workload", value_name = "NAME", value_delimiter = ',')]
+    workloads: Vec<String>,
+    /// Run only these modes: full, normal, memory (repeat or separate with commas).
+    #[arg(long = "durability", value_name = "MODE", value_delimiter = ',')]
+    durabilities: Vec<String>,
+    /// Interleaved rounds each workload's operations are split into.
+    #[arg(long, default_value_t = 10)]
+    rounds: usize,
+    /// Also compare with Python's diskcache (needs python3 and `pip install diskcache`).
+    #[arg(long)]
+    with_diskcache: bool,
+    /// Leave out the `denokv_sqlite` peer (which is built with Cargo on first use).
+    #[arg(long)]
+    no_denokv: bool,
+    /// List the workloads and exit.
+    #[arg(long)]
+    list: bool,
+    #[command(subcommand)]
+    child: Option<Child>,
+}
+
+/// The processes the benchmark starts for its isolated measurements.
+#[derive(Debug, Subcommand)]
+enum Child {
+    #[command(name = "__fill-walk", hide = true)]
+    FillWalk {
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        keys: usize,
+    },
+    #[command(name = "__walk", hide = true)]
+    Walk {
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        keys: usize,
+    },
+    #[command(name = "__purge-stall", hide = true)]
+    PurgeStall {
+        #[arg(long)]
+        durability: String,
+        #[arg(long)]
+        keys: usize,
+    },
+    #[command(name = "__latency", hide = true)]
+    Latency {
+        #[arg(long)]
+        durability: String,
+        #[arg(long)]
+        keys: usize,
+        #[arg(long)]
+        rounds: usize,
+    },
+}
+
+fn parse_mode(name: &str) -> Result<Mode> {
+    Mode::parse(name).ok_or_else(|| {
+        Failure::new(format!(
+            "unknown durability {name:?}: use full, normal or memory"
+        ))
+    })
+}
+
+fn run_child(child: Child) -> Result<()> {
+    match child {
+        Child::FillWalk { path, keys } => isolated::fill_walk(&path, keys),
+        Child::Walk { path, keys } => isolated::walk(&path, keys),
+        Child::PurgeStall { durability, keys } => {
+            isolated::purge_stall(parse_mode(&durability)?, keys)
+        }
+        Child::Latency {
+            durability,
+            keys,
+            rounds,
+        } => isolated::latency(parse_mode(&durability)?, keys, rounds),
+    }
+}
+
+/// What one run does, decided from the arguments.
+struct Selection {
+    workloads: Vec<&'static workloads::Workload>,
+    isolated: Vec<&'static str>,
+    modes: Vec<Mode>,
+}
+
+fn select(arguments: &Arguments) -> Result<Selection> {
+    let mut selection = Selection {
+        workloads: Vec::new(),
+        isolated: Vec::new(),
+        modes: Vec::new(),
+    };
+    if arguments.workloads.is_empty() {
+        selection.workloads = WORKLOADS.iter().collect();
+        selection.isolated = ISOLATED.to_vec();
+    }
+    for name in &arguments.workloads {
+        if let Some(workload) = workloads::find(name) {
+            selection.workloads.push(workload);
+        } else if let Some(isolated) = ISOLATED.iter().find(|isolated| *isolated == name) {
+            selection.isolated.push(isolated);
+        } else {
+            return Err(Failure::new(format!(
+                "unknown workload {name:?}; `store-bench --list` shows them"
+            )));
+        }
+    }
+    selection.modes = if arguments.durabilities.is_empty() {
+        Mode::ALL.to_vec()
+    } else {
+        arguments
+            .durabilities
+            .iter()
+            .map(|name| parse_mode(name))
+            .collect::<Result<_>>()?
+    };
+    Ok(selection)
+}
+
+fn list() {
+    for workload in WORKLOADS {
+        println!("{:<15} {}", workload.name, workload.summary);
+    }
+    println!(
+        "{:<15} p50/p99 of set and get against rusqlite, in a process of its own",
+        "latency"
+    );
+    println!(
+        "{:<15} peak RSS while all() walks 1,000,000 keys, in a process of its own",
+        "all_rss"
+    );
+    println!(
+        "{:<15} longest set while the background purge removes 1,000,000 expired keys",
+        "purge_stall"
+    );
+}
+
+/// Writes to stdout, as a table row or a JSON line.
+struct Output {
+    is_json: bool,
+    notes: Vec<String>,
+}
+
+impl Output {
+    fn line(text: &str) -> Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(stdout, "{text}").context("write to stdout")?;
+        stdout.flush().context("write to stdout")
+    }
+
+    fn comparison(&self, comparison: &Comparison) -> Result<()> {
+        if self.is_json {
+            Output::line(&json_line(comparison)?)
+        } else {
+            Output::line(&table_row(comparison))
+        }
+    }
+
+    fn figure<T: serde::Serialize>(
+        &self,
+        figure: &T,
+        row: impl FnOnce(&T) -> String,
+    ) -> Result<()> {
+        if self.is_json {
+            Output::line(&json_line(figure)?)
+        } else {
+            Output::line(&row(figure))
+        }
+    }
+
+    fn note(&mut self, text: String) {
+        eprintln!("store-bench: {text}");
+        self.notes.push(text);
+    }
+}
+
+fn machine_description() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!(
+        "{cpu}, {cores} cores, {} {}, SQLite {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        rusqlite::version()
+    )
+}
+
+fn start_peers(arguments: &Arguments, selection: &Selection, output: &mut Output) -> Vec<Peer> {
+    let mut peers = Vec::new();
+    let wants_peers = selection
+        .workloads
+        .iter()
+        .any(|workload| workload.peer.is_some());
+    if !wants_peers {
+        return peers;
+    }
+    if arguments.no_denokv {
+        output.note("denokv_sqlite left out (--no-denokv)".to_owned());
+    } else {
+        match peer::start_denokv(arguments.json) {
+            Ok(peer) => peers.push(peer),
+            Err(failure) => output.note(format!("denokv_sqlite skipped: {failure}")),
+        }
+    }
+    if arguments.with_diskcache {
+        match peer::start_diskcache() {
+            Ok(peer) => peers.push(peer),
+            Err(failure) => output.note(format!("diskcache skipped: {failure}")),
+        }
+    }
+    peers
+}
+
+fn run(arguments: &Arguments) -> Result<()> {
+    if arguments.list {
+        list();
+        return Ok(());
+    }
+    let selection = select(arguments)?;
+    let divisor = if arguments.quick { 10 } else { 1 };
+    let scale = Scale {
+        keys: FULL_KEYS / divisor,
+    };
+    let mut output = Output {
+        is_json: arguments.json,
+        notes: Vec::new(),
+    };
+    let mut peers = start_peers(arguments, &selection, &mut output);
+    if !output.is_json {
+        Output::line(&format!(
+            "store-bench: {} keys per data set, {} interleaved rounds; {}",
+            scale.keys,
+            arguments.rounds,
+            machine_description()
+        ))?;
+        Output::line(&table_header())?;
+    }
+    let total = selection.workloads.len() * selection.modes.len();
+    let mut done = 0;
+    for workload in &selection.workloads {
+        for &mode in &selection.modes {
+            done += 1;
+            eprintln!(
+                "store-bench: [{done}/{total}] {} ({})",
+                workload.name,
+                mode.as_str()
+            );
+            let comparisons =
+                runner::run_workload(workload, mode, scale, arguments.rounds, &mut peers)
+                    .context(format!("{} ({})", workload.name, mode.as_str()))?;
+            for comparison in &comparisons {
+                output.comparison(comparison)?;
+            }
+        }
+    }
+    drop(peers);
+    run_isolated(arguments, &selection, scale, &mut output)?;
+    if !output.is_json {
+        for note in &output.notes {
+            Output::line(&format!("note: {note}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn run_isolated(
+    arguments: &Arguments,
+    selection: &Selection,
+    scale: Scale,
+    output: &mut Output,
+) -> Result<()> {
+    let isolated_keys = ISOLATED_KEYS / if arguments.quick { 10 } else { 1 };
+    let file_modes: Vec<Mode> = selection
+        .modes
+        .iter()
+        .copied()
+        .filter(|mode| *mode != Mode::Memory)
+        .collect();
+    for name in &selection.isolated {
+        match *name {
+            "latency" => {
+                for &mode in &selection.modes {
+                    eprintln!(
+                        "store-bench: latency ({}) in its own process",
+                        mode.as_str()
+                    );
+                    for comparison in isolated::measure_latency(mode, scale.keys, arguments.rounds)
+                        .context(format!("latency ({})", mode.as_str()))?
+                    {
+                        output.comparison(&comparison)?;
+                    }
+                }
+            }
+            "all_rss" => {
+                eprintln!("store-bench: all_rss in its own process");
+                match isolated::measure_rss(isolated_keys) {
+                    Ok(figure) => output.figure(&figure, rss_row)?,
+                    Err(failure) => output.note(format!("all_rss skipped: {failure}")),
+                }
+            }
+            _ => {
+                for &mode in &file_modes {
+                    eprintln!(
+                        "store-bench: purge_stall ({}) in its own process",
+                        mode.as_str()
+                    );
+                    let figure = isolated::measure_stall(mode, isolated_keys)
+                        .context(format!("purge_stall ({})", mode.as_str()))?;
+                    output.figure(&figure, stall_row)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let mut arguments = Arguments::parse();
+    let outcome = match arguments.child.take() {
+        Some(child) => run_child(child),
+        None => run(&arguments),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("store-bench: {failure}");
+            ExitCode::FAILURE
+        }
+    }
+}
