@@ -131,6 +131,21 @@ impl Database {
         work(connection).map_err(|source| Error::database(operation, context, source))
     }
 
+    /// Runs `work` with the connection after the store has been marked closed and before
+    /// the connection is closed: for close's own last steps (the final journal export).
+    pub(crate) fn with_while_closing<T>(
+        &self,
+        operation: &'static str,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        let guard = self.lock();
+        let Some(connection) = guard.as_ref() else {
+            return Err(Error::Closed { operation });
+        };
+        work(connection).map_err(|source| Error::database(operation, context, source))
+    }
+
     /// Marks this thread as running a transaction closure until the returned guard drops
     /// (also when the closure panics).
     pub(crate) fn enter_transaction(&self) -> TransactionOwner<'_> {

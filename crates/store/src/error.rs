@@ -158,6 +158,21 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
+    /// Journal points could not be shipped to InfluxDB: it could not be reached, asked
+    /// for a retry (408, 429, 5xx), or refused the batch (any other status).
+    #[error("{operation}: {message}")]
+    Export {
+        /// The operation that failed: `store.flush_journal`, or `store.ship` /
+        /// `store.close` in the log.
+        operation: &'static str,
+        /// InfluxDB's HTTP status, when it answered.
+        status: Option<u16>,
+        /// What failed, with the first bytes of InfluxDB's answer.
+        message: String,
+        /// The HTTP client's error, when no answer came.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 }
 
 impl Error {
@@ -204,7 +219,8 @@ impl Error {
             | Error::Io { operation, .. }
             | Error::Template { operation, .. }
             | Error::Query { operation, .. }
-            | Error::Archive { operation, .. } => operation,
+            | Error::Archive { operation, .. }
+            | Error::Export { operation, .. } => operation,
             Error::InvalidNamespace { .. } => "store.scoped.new",
         }
     }

@@ -11,6 +11,7 @@ use rusqlite::{params, Connection};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::export;
 use crate::flux;
 use crate::rows::{self, first_keyword, query_read_only, Inflate, READ_ONLY_KEYWORDS};
 use crate::sql::{now_ms, text};
@@ -123,8 +124,8 @@ impl StoredPoint {
 }
 
 /// Inserts one point and returns its `entry_id`. Shared by `commit_to_journal` and the
-/// workspace commit, so both write the same row (and, once shipping exists, the same
-/// outbox row).
+/// workspace commit, so both write the same row and, when `is_shipping`, the same outbox
+/// row; the caller runs it inside its transaction so that the two commit together.
 pub(crate) fn insert_point(
     connection: &Connection,
     bucket: &str,
@@ -132,6 +133,7 @@ pub(crate) fn insert_point(
     fields_json: &str,
     tags_json: &str,
     committed_at: i64,
+    is_shipping: bool,
 ) -> rusqlite::Result<i64> {
     connection
         .prepare_cached(SQL_INSERT_POINT)?
@@ -142,7 +144,11 @@ pub(crate) fn insert_point(
             tags_json,
             committed_at
         ])?;
-    Ok(connection.last_insert_rowid())
+    let entry_id = connection.last_insert_rowid();
+    if is_shipping {
+        export::queue_point(connection, entry_id)?;
+    }
+    Ok(entry_id)
 }
 
 /// Compact JSON with sorted keys, as Go's `json.Marshal` writes a map. `serde_json`'s map
@@ -153,7 +159,7 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 
 /// A stored JSON object, or an empty one when the text (written by another program) is
 /// not an object: reads never fail on foreign data.
-fn parse_object(text: &str) -> Map<String, Value> {
+pub(crate) fn parse_object(text: &str) -> Map<String, Value> {
     match serde_json::from_str(text) {
         Ok(Value::Object(object)) => object,
         _ => Map::new(),
@@ -204,21 +210,29 @@ impl Store {
         let bucket = self.journal_bucket();
         let fields_json = to_json(fields);
         let tags_json = to_json(tags);
+        let is_shipping = self.is_shipping();
         let committed_at =
             self.inner
                 .database
                 .with(OPERATION, "write journal point", |connection| {
+                    let transaction = rusqlite::Transaction::new_unchecked(
+                        connection,
+                        rusqlite::TransactionBehavior::Immediate,
+                    )?;
                     let committed_at = now_ms();
                     insert_point(
-                        connection,
+                        &transaction,
                         &bucket,
                         measurement,
                         &fields_json,
                         &tags_json,
                         committed_at,
+                        is_shipping,
                     )?;
+                    transaction.commit()?;
                     Ok(committed_at)
                 })?;
+        self.point_committed();
         Ok(JournalEntry {
             bucket,
             measurement: measurement.to_owned(),

@@ -185,6 +185,17 @@ CREATE TABLE IF NOT EXISTS workspace_commits (
     committed_at   INTEGER NOT NULL
 )";
 
+/// The points waiting for InfluxDB (SPEC §12): a row per journal point committed while a
+/// journal is configured, deleted once InfluxDB acknowledges it; `failed_at` marks a
+/// point InfluxDB refused.
+const CREATE_JOURNAL_OUTBOX: &str = "CREATE TABLE IF NOT EXISTS journal_outbox (
+    entry_id        INTEGER PRIMARY KEY,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL DEFAULT 0,
+    failed_at       INTEGER,
+    last_error      TEXT
+)";
+
 /// Creates the journal tables, adding `archive_name` to a journal table written by Go.
 fn ensure_journal_schema(connection: &Connection) -> rusqlite::Result<()> {
     connection.execute_batch(CREATE_JOURNAL)?;
@@ -195,5 +206,6 @@ fn ensure_journal_schema(connection: &Connection) -> rusqlite::Result<()> {
             other => other?,
         }
     }
-    connection.execute_batch(CREATE_JOURNAL_EXTRAS)
+    connection.execute_batch(CREATE_JOURNAL_EXTRAS)?;
+    connection.execute_batch(CREATE_JOURNAL_OUTBOX)
 }

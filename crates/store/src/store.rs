@@ -13,6 +13,7 @@ use crate::config::StoreConfig;
 use crate::database::Database;
 use crate::error::{Error, Result};
 use crate::events::{Event, EventHub, Subscription, Watcher};
+use crate::export::Exporter;
 use crate::operations::{Backend, Operations, STORE_NAMES};
 use crate::paging::Paged;
 use crate::purge::PurgeWorker;
@@ -64,6 +65,8 @@ pub(crate) struct Inner {
     purge_worker: Mutex<Option<PurgeWorker>>,
     /// Workspace files found waiting at open (§13), held until recovered or closed.
     pub(crate) orphans: OrphanCache,
+    /// The InfluxDB shipper, when a journal is configured (§12).
+    pub(crate) exporter: Option<Exporter>,
 }
 
 impl Store {
@@ -113,6 +116,7 @@ impl Store {
         let config = config.normalised();
         let connection = schema::open_connection(&config.database_path, config.durability)?;
         let purge_interval = config.purge_interval;
+        let exporter = config.journal.as_ref().map(Exporter::new);
         let store = Store {
             inner: Arc::new(Inner {
                 config,
@@ -120,6 +124,7 @@ impl Store {
                 events: Arc::new(EventHub::default()),
                 purge_worker: Mutex::new(None),
                 orphans: OrphanCache::default(),
+                exporter,
             }),
         };
         compact::finish_interrupted_at_open(&store);
@@ -127,6 +132,9 @@ impl Store {
         if !purge_interval.is_zero() {
             let worker = PurgeWorker::start(Arc::downgrade(&store.inner), purge_interval)?;
             *store.inner.purge_worker() = Some(worker);
+        }
+        if let Some(exporter) = &store.inner.exporter {
+            exporter.start(Arc::downgrade(&store.inner))?;
         }
         Ok(store)
     }
@@ -182,8 +190,10 @@ impl Store {
     }
 
     /// Closes the store for every clone: later calls return [`Error::Closed`], watchers
-    /// end, callbacks are forgotten, the purge thread stops, and the connection closes
-    /// once any operation in progress has finished. Idempotent.
+    /// end, callbacks are forgotten, the purge thread stops, the InfluxDB shipper stops
+    /// after one last attempt bounded to a few seconds (points not shipped stay queued for
+    /// the next open), and the connection closes once any operation in progress has
+    /// finished. Idempotent.
     ///
     /// ```
     /// let store = store::Store::open(":memory:")?;
@@ -685,6 +695,9 @@ impl Inner {
         let worker = self.purge_worker().take();
         if let Some(worker) = worker {
             worker.stop();
+        }
+        if let Some(exporter) = &self.exporter {
+            exporter.close(&self.database);
         }
         self.events.close();
         self.orphans.close();

@@ -333,6 +333,7 @@ impl Workspace {
         let tags_json = to_json(&BTreeMap::from([("workspace", self.name.as_str())]));
         let bucket = store.journal_bucket();
         let group = format!("workspace:{}", self.name);
+        let is_shipping = store.is_shipping();
         let is_new_commit =
             store
                 .inner
@@ -356,6 +357,7 @@ impl Workspace {
                         &fields_json,
                         &tags_json,
                         committed_at,
+                        is_shipping,
                     )?;
                     transaction
                         .prepare_cached(SQL_RECORD_COMMIT)?
@@ -365,6 +367,9 @@ impl Workspace {
                     Ok(true)
                 })?;
         crash_point("workspace.commit.after_transaction");
+        if is_new_commit {
+            store.point_committed();
+        }
         if is_new_commit && store.wants_events() {
             store.emit(Event::new(EventType::Set, &group, "summary", &fields_json));
         }

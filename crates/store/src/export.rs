@@ -1,0 +1,1125 @@
+//! Shipping the journal to InfluxDB: a durable outbox and a background shipper.
+//!
+//! Every point committed while [`StoreConfig::journal`](crate::StoreConfig::journal) is set
+//! gets a `journal_outbox` row in the same SQLite transaction as its journal row, so a
+//! point can never be committed without being queued, and nothing queued is lost while
+//! InfluxDB is down, slow or restarting, or when the program stops. A background thread,
+//! woken by each commit, sends the queued points in batches of InfluxDB line protocol and
+//! deletes their outbox rows only after InfluxDB answers 2xx. Connection errors, timeouts,
+//! 408, 429 and 5xx are retried with capped exponential backoff; any other answer is
+//! permanent for that batch: its rows are marked failed (kept, with the error) and
+//! reported by [`Store::stats`](crate::Store::stats), never retried in a loop.
+//!
+//! Nothing here runs while the connection lock is held except short reads and writes of
+//! the outbox, so shipping never blocks or slows a commit.
+
+use std::fmt::Write as _;
+use std::io::Read as _;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{Map, Value};
+
+use crate::config::{JournalConfig, JournalProtocol};
+use crate::database::Database;
+use crate::error::{Error, Result};
+use crate::journal::{parse_object, to_json};
+use crate::sql::{now_ms, text};
+use crate::store::{Inner, Store};
+
+/// The operation named by errors of the background shipper.
+const BACKGROUND: &str = "store.ship";
+const FLUSH: &str = "store.flush_journal";
+const CLOSE: &str = "store.close";
+
+/// At most this many points in one request (InfluxDB's recommended batch size).
+const MAX_BATCH_POINTS: usize = 5_000;
+/// At most this many bytes of line protocol in one request.
+const MAX_BATCH_BYTES: usize = 1 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The last attempt at close, and how long close waits for a request in flight: together
+/// they bound close when the server has gone.
+const CLOSE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const CLOSE_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+const CLOSE_WAIT_FOR_SHIPPER: Duration = Duration::from_secs(2);
+const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A `Retry-After` beyond this is taken as this: a confused server must not park the
+/// outbox for days.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
+/// How long the shipper waits after the outbox itself could not be read or written.
+const DATABASE_RETRY: Duration = Duration::from_secs(1);
+/// How much of a refusal's body is kept in `last_error`.
+const ERROR_BODY_BYTES: usize = 200;
+
+/// The due pending rows with their points, oldest first. A `LEFT JOIN`, so that an outbox
+/// row whose journal row has gone (removed by another program) is found and dropped.
+const SQL_DUE: &str = "SELECT o.entry_id, o.attempts, j.bucket_name, j.measurement,
+        j.fields_json, j.tags_json, j.committed_at
+    FROM journal_outbox AS o LEFT JOIN journal_entries AS j ON j.entry_id = o.entry_id
+    WHERE o.failed_at IS NULL AND o.next_attempt_at <= ?1
+    ORDER BY o.entry_id LIMIT ?2";
+/// The id lists are bound as one JSON array, so a batch of 5,000 is one statement.
+const SQL_DELETE: &str =
+    "DELETE FROM journal_outbox WHERE entry_id IN (SELECT value FROM json_each(?1))";
+const SQL_RETRY_LATER: &str = "UPDATE journal_outbox
+    SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+    WHERE entry_id IN (SELECT value FROM json_each(?1))";
+const SQL_FAIL: &str = "UPDATE journal_outbox
+    SET attempts = attempts + 1, failed_at = ?2, last_error = ?3
+    WHERE entry_id IN (SELECT value FROM json_each(?1))";
+const SQL_NEXT_DUE: &str =
+    "SELECT MIN(next_attempt_at) FROM journal_outbox WHERE failed_at IS NULL";
+const SQL_INSERT_OUTBOX: &str = "INSERT INTO journal_outbox (entry_id) VALUES (?1)";
+
+/// Queues a just-inserted journal row for shipping, inside the caller's transaction.
+pub(crate) fn queue_point(connection: &Connection, entry_id: i64) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(SQL_INSERT_OUTBOX)?
+        .execute([entry_id])
+        .map(|_| ())
+}
+
+/// Everything a store with a journal configured keeps for shipping.
+pub(crate) struct Exporter {
+    target: Target,
+    agent: ureq::Agent,
+    /// Held while one batch is read, sent and settled, so that `flush_journal`, the
+    /// shipper and `close` never send the same row at the same time.
+    batch: Mutex<()>,
+    signal: Arc<Signal>,
+    worker: Mutex<Option<ShipperWorker>>,
+    /// The most recent failure since open; cleared by the next batch InfluxDB accepts.
+    last_error: Mutex<Option<String>>,
+}
+
+impl Exporter {
+    pub(crate) fn new(journal: &JournalConfig) -> Exporter {
+        Exporter {
+            target: Target::new(journal),
+            agent: agent(CONNECT_TIMEOUT, REQUEST_TIMEOUT),
+            batch: Mutex::new(()),
+            signal: Arc::new(Signal::default()),
+            worker: Mutex::new(None),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    /// Starts the background shipper (step 7 of open).
+    pub(crate) fn start(&self, store: Weak<Inner>) -> Result<()> {
+        let worker = ShipperWorker::start(store, Arc::clone(&self.signal))?;
+        *lock(&self.worker) = Some(worker);
+        Ok(())
+    }
+
+    /// Wakes the shipper: a point was committed. Never blocks on shipping.
+    pub(crate) fn wake(&self) {
+        self.signal.wake();
+    }
+
+    /// Stops the shipper, then makes one last bounded attempt to ship what is pending.
+    /// Called by close after the store is marked closed and before the connection closes.
+    pub(crate) fn close(&self, database: &Database) {
+        self.signal.stop();
+        let worker = lock(&self.worker).take();
+        if let Some(worker) = worker {
+            worker.stop();
+        }
+        // A request still in flight (the shipper's, or a flush on another thread) holds
+        // the batch lock; waiting for it could take the whole request timeout.
+        let Ok(guard) = self.batch.try_lock() else {
+            return;
+        };
+        let agent = agent(CLOSE_CONNECT_TIMEOUT, CLOSE_REQUEST_TIMEOUT);
+        let deadline = Instant::now() + CLOSE_REQUEST_TIMEOUT;
+        while Instant::now() < deadline {
+            match self.ship_batch_locked(&guard, database, Access::Closing, &agent, Due::All) {
+                Ok(Batch::Shipped(_) | Batch::Dropped) => {}
+                Ok(Batch::Empty) => return,
+                Err(failure) => {
+                    log::warn!(
+                        "{}; the points stay queued for the next open",
+                        failure.error
+                    );
+                    return;
+                }
+            }
+        }
+    }
+
+    fn last_error(&self) -> Option<String> {
+        lock(&self.last_error).clone()
+    }
+
+    fn record_outcome(&self, error: Option<String>) {
+        *lock(&self.last_error) = error;
+    }
+
+    /// Ships one batch: reads it, sends it and settles its rows, under the batch lock.
+    fn ship_batch(
+        &self,
+        database: &Database,
+        access: Access,
+        due: Due,
+    ) -> Result<Batch, Box<Failure>> {
+        let guard = lock(&self.batch);
+        self.ship_batch_locked(&guard, database, access, &self.agent, due)
+    }
+
+    fn ship_batch_locked(
+        &self,
+        _batch: &MutexGuard<'_, ()>,
+        database: &Database,
+        access: Access,
+        agent: &ureq::Agent,
+        due: Due,
+    ) -> Result<Batch, Box<Failure>> {
+        let now = now_ms();
+        let due_before = match due {
+            Due::Now => now,
+            Due::All => i64::MAX,
+        };
+        let rows = access.run(database, "read the export outbox", |connection| {
+            read_due(connection, due_before)
+        })?;
+        let Some(batch) = PreparedBatch::from_rows(rows) else {
+            return Ok(Batch::Empty);
+        };
+        if batch.body.is_empty() {
+            access.run(database, "drop unsendable points", |connection| {
+                delete_rows(connection, &batch.dropped)
+            })?;
+            return Ok(Batch::Dropped);
+        }
+        let sent = self.target.send(agent, &batch.bucket, &batch.body);
+        self.settle(database, access, &batch, sent, now)
+    }
+
+    /// Records what InfluxDB answered: rows removed, put off, or marked failed.
+    fn settle(
+        &self,
+        database: &Database,
+        access: Access,
+        batch: &PreparedBatch,
+        sent: Result<(), SendFailure>,
+        now: i64,
+    ) -> Result<Batch, Box<Failure>> {
+        let operation = access.operation();
+        match sent {
+            Ok(()) => {
+                access.run(database, "mark exported points", |connection| {
+                    let transaction = immediate(connection)?;
+                    delete_rows(&transaction, &batch.sent)?;
+                    delete_rows(&transaction, &batch.dropped)?;
+                    transaction.commit()
+                })?;
+                self.record_outcome(None);
+                Ok(Batch::Shipped(batch.sent.len()))
+            }
+            Err(failure) => {
+                let is_transient = failure.is_transient();
+                let summary = failure.summary();
+                let wait = backoff(batch.max_attempts.saturating_add(1), failure.retry_after);
+                let next_attempt_at = now.saturating_add(millis(wait));
+                access.run(database, "record the export failure", |connection| {
+                    let transaction = immediate(connection)?;
+                    let ids = to_json(&batch.sent);
+                    if is_transient {
+                        transaction
+                            .prepare_cached(SQL_RETRY_LATER)?
+                            .execute(params![ids, next_attempt_at, summary])?;
+                    } else {
+                        transaction
+                            .prepare_cached(SQL_FAIL)?
+                            .execute(params![ids, now, summary])?;
+                    }
+                    delete_rows(&transaction, &batch.dropped)?;
+                    transaction.commit()
+                })?;
+                self.record_outcome(Some(summary));
+                Err(Box::new(Failure {
+                    error: failure.into_error(operation, batch.sent.len()),
+                    retry_at: is_transient.then(|| Instant::now() + wait),
+                }))
+            }
+        }
+    }
+
+    /// What the shipper thread does when woken: ships every due batch, then says when to
+    /// look again.
+    fn ship_due(&self, database: &Database) -> NextRound {
+        loop {
+            let failure = match self.ship_batch(database, Access::Open(BACKGROUND), Due::Now) {
+                Ok(Batch::Shipped(_) | Batch::Dropped) => continue,
+                Ok(Batch::Empty) => break,
+                Err(failure) => *failure,
+            };
+            match failure {
+                Failure {
+                    error: Error::Closed { .. },
+                    ..
+                } => return NextRound::Stop,
+                Failure {
+                    error,
+                    retry_at: Some(retry_at),
+                } => {
+                    log::warn!("{error}");
+                    return NextRound::Paused(retry_at);
+                }
+                // A permanent refusal has marked its rows failed; the rest may still go.
+                Failure {
+                    error: error @ Error::Export { .. },
+                    retry_at: None,
+                } => log::warn!("{error}"),
+                Failure { error, .. } => {
+                    log::warn!("{error}; retrying in {DATABASE_RETRY:?}");
+                    return NextRound::Paused(Instant::now() + DATABASE_RETRY);
+                }
+            }
+        }
+        let next_due = database.with(BACKGROUND, "read the export outbox", |connection| {
+            connection.query_row(SQL_NEXT_DUE, [], |row| row.get::<_, Option<i64>>(0))
+        });
+        match next_due {
+            Ok(None) => NextRound::Idle,
+            Ok(Some(next_attempt_at)) => {
+                let wait = u64::try_from(next_attempt_at.saturating_sub(now_ms())).unwrap_or(0);
+                NextRound::At(Instant::now() + Duration::from_millis(wait))
+            }
+            Err(Error::Closed { .. }) => NextRound::Stop,
+            Err(error) => {
+                log::warn!("{error}; retrying in {DATABASE_RETRY:?}");
+                NextRound::Paused(Instant::now() + DATABASE_RETRY)
+            }
+        }
+    }
+}
+
+/// The outcome of one batch that did not fail.
+enum Batch {
+    /// Nothing was pending.
+    Empty,
+    /// Only points with no field were pending; their rows were removed.
+    Dropped,
+    /// InfluxDB acknowledged this many points.
+    Shipped(usize),
+}
+
+/// Which pending rows a batch may take.
+#[derive(Clone, Copy)]
+enum Due {
+    /// Those whose backoff has expired (the shipper).
+    Now,
+    /// All of them (`flush_journal`, `close`).
+    All,
+}
+
+/// How the outbox is reached: as a normal call, or by close after the store is marked
+/// closed.
+#[derive(Clone, Copy)]
+enum Access {
+    Open(&'static str),
+    Closing,
+}
+
+impl Access {
+    fn operation(self) -> &'static str {
+        match self {
+            Access::Open(operation) => operation,
+            Access::Closing => CLOSE,
+        }
+    }
+
+    fn run<T>(
+        self,
+        database: &Database,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        match self {
+            Access::Open(operation) => database.with(operation, context, work),
+            Access::Closing => database.with_while_closing(CLOSE, context, work),
+        }
+    }
+}
+
+/// A batch that failed: the error to report and, for a transient failure, when to retry.
+struct Failure {
+    error: Error,
+    retry_at: Option<Instant>,
+}
+
+/// The outbox itself could not be read or written.
+impl From<Error> for Box<Failure> {
+    fn from(error: Error) -> Box<Failure> {
+        Box::new(Failure {
+            error,
+            retry_at: None,
+        })
+    }
+}
+
+/// What the shipper thread does next.
+enum NextRound {
+    /// Nothing pending: sleep until a point is committed.
+    Idle,
+    /// The earliest backoff expires then; a commit wakes it sooner.
+    At(Instant),
+    /// InfluxDB is unavailable: commits do not wake it before then.
+    Paused(Instant),
+    /// The store has closed.
+    Stop,
+}
+
+/// One pending row as read from the outbox.
+struct DueRow {
+    entry_id: i64,
+    attempts: u32,
+    /// `None` when the journal row is missing.
+    point: Option<StoredLine>,
+}
+
+struct StoredLine {
+    bucket: String,
+    measurement: String,
+    fields_json: String,
+    tags_json: String,
+    committed_at: i64,
+}
+
+fn read_due(connection: &Connection, due_before: i64) -> rusqlite::Result<Vec<DueRow>> {
+    let limit = i64::try_from(MAX_BATCH_POINTS).unwrap_or(i64::MAX);
+    let mut statement = connection.prepare_cached(SQL_DUE)?;
+    let rows = statement.query_map(params![due_before, limit], |row| {
+        let bucket: Option<String> = row.get(2)?;
+        let point = match bucket {
+            None => None,
+            Some(bucket) => Some(StoredLine {
+                bucket,
+                measurement: text(row, 3)?,
+                fields_json: text(row, 4)?,
+                tags_json: text(row, 5)?,
+                committed_at: row.get(6)?,
+            }),
+        };
+        Ok(DueRow {
+            entry_id: row.get(0)?,
+            attempts: u32::try_from(row.get::<_, i64>(1)?).unwrap_or(u32::MAX),
+            point,
+        })
+    })?;
+    rows.collect()
+}
+
+fn delete_rows(connection: &Connection, entry_ids: &[i64]) -> rusqlite::Result<()> {
+    if !entry_ids.is_empty() {
+        connection
+            .prepare_cached(SQL_DELETE)?
+            .execute([to_json(&entry_ids)])?;
+    }
+    Ok(())
+}
+
+fn immediate(connection: &Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)
+}
+
+/// One request's worth of points: one bucket, in `entry_id` order, within the limits.
+struct PreparedBatch {
+    bucket: String,
+    body: String,
+    /// The rows whose lines are in `body`.
+    sent: Vec<i64>,
+    /// Rows with nothing to send (no field, no measurement, or no journal row): removed
+    /// from the outbox whatever InfluxDB answers.
+    dropped: Vec<i64>,
+    max_attempts: u32,
+}
+
+impl PreparedBatch {
+    /// `None` when nothing is pending.
+    fn from_rows(rows: Vec<DueRow>) -> Option<PreparedBatch> {
+        let bucket = rows
+            .iter()
+            .find_map(|row| row.point.as_ref().map(|point| point.bucket.clone()));
+        let mut batch = PreparedBatch {
+            bucket: bucket.unwrap_or_default(),
+            body: String::new(),
+            sent: Vec::new(),
+            dropped: Vec::new(),
+            max_attempts: 0,
+        };
+        if rows.is_empty() {
+            return None;
+        }
+        for row in rows {
+            let Some(point) = row.point else {
+                batch.dropped.push(row.entry_id);
+                continue;
+            };
+            // Points of another bucket go in a later request.
+            if point.bucket != batch.bucket {
+                continue;
+            }
+            let fields = parse_object(&point.fields_json);
+            let tags = parse_object(&point.tags_json);
+            let Some(line) = line(&point.measurement, &tags, &fields, point.committed_at) else {
+                batch.dropped.push(row.entry_id);
+                continue;
+            };
+            if !batch.sent.is_empty() && batch.body.len() + line.len() > MAX_BATCH_BYTES {
+                break;
+            }
+            batch.body.push_str(&line);
+            batch.sent.push(row.entry_id);
+            batch.max_attempts = batch.max_attempts.max(row.attempts);
+        }
+        Some(batch)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Line protocol
+//
+// Written here rather than with the `influxdb-line-protocol` crate: that builder escapes
+// `\` in measurements, tag keys, tag values and field keys, which InfluxDB 1.x and the Go
+// InfluxDB 2.x keep literally (checked against influxd 1.6.7: a tag value `a\b` sent as
+// `a\\b` is stored as `a\\b`), so every backslash would arrive doubled.
+
+/// One line of line protocol for a point, ending in `\n`; `None` when the point has no
+/// measurement or no field left to send (InfluxDB refuses such a line).
+pub(crate) fn line(
+    measurement: &str,
+    tags: &Map<String, Value>,
+    fields: &Map<String, Value>,
+    committed_at: i64,
+) -> Option<String> {
+    if measurement.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(64);
+    escape_name(&mut out, measurement, &[',', ' ']);
+    // `serde_json::Map` is a `BTreeMap`: keys come sorted, as InfluxDB prefers them.
+    for (key, value) in tags {
+        let value = match value {
+            Value::String(value) => value.clone(),
+            Value::Null => continue,
+            other => to_json(other),
+        };
+        if key.is_empty() || value.is_empty() {
+            continue;
+        }
+        out.push(',');
+        escape_name(&mut out, key, &[',', '=', ' ']);
+        out.push('=');
+        escape_name(&mut out, &value, &[',', '=', ' ']);
+    }
+    let mut separator = ' ';
+    for (key, value) in fields {
+        // An empty field key is a syntax error that would sink the whole batch.
+        if key.is_empty() || value.is_null() {
+            continue;
+        }
+        out.push(separator);
+        separator = ',';
+        escape_name(&mut out, key, &[',', '=', ' ']);
+        out.push('=');
+        field_value(&mut out, value);
+    }
+    if separator == ' ' {
+        return None;
+    }
+    let _ = writeln!(out, " {committed_at}");
+    Some(out)
+}
+
+/// A measurement, tag key, tag value or field key: each of `special` preceded by `\`,
+/// and CR or LF (which would end the line) written as an escaped space.
+fn escape_name(out: &mut String, text: &str, special: &[char]) {
+    for character in text.chars() {
+        match character {
+            '\r' | '\n' => out.push_str("\\ "),
+            _ if special.contains(&character) => {
+                out.push('\\');
+                out.push(character);
+            }
+            _ => out.push(character),
+        }
+    }
+}
+
+fn field_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Number(number) => {
+            if let Some(integer) = number.as_i64() {
+                let _ = write!(out, "{integer}i");
+            } else if let Some(float) = number.as_f64() {
+                // Rust's float Display never uses an exponent and keeps the shortest
+                // round-trip digits: `1.5`, `2`, `0.0000001`.
+                let _ = write!(out, "{float}");
+            }
+        }
+        Value::String(text) => quoted(out, text),
+        Value::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
+        Value::Array(_) | Value::Object(_) => quoted(out, &to_json(value)),
+        Value::Null => {}
+    }
+}
+
+/// A string field value: in `"`, with `"` and `\` escaped; newlines are allowed inside.
+fn quoted(out: &mut String, text: &str) {
+    out.push('"');
+    for character in text.chars() {
+        if matches!(character, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(character);
+    }
+    out.push('"');
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP
+
+fn agent(connect: Duration, request: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .timeout_connect(Some(connect))
+        .timeout_global(Some(request))
+        // 4xx and 5xx are answers to read, not transport errors.
+        .http_status_as_error(false)
+        // A redirect means a misconfigured endpoint; a POST body is not replayed.
+        .max_redirects(0)
+        .user_agent(concat!("store/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
+/// Where and how points are written.
+struct Target {
+    /// `…/api/v2/write` or `…/write`, without a query string.
+    write_url: String,
+    protocol: JournalProtocol,
+    organisation: String,
+    authorization: Option<String>,
+}
+
+impl Target {
+    fn new(journal: &JournalConfig) -> Target {
+        let endpoint = journal.endpoint_url.trim().trim_end_matches('/');
+        let path = match journal.protocol {
+            JournalProtocol::V2 => "/api/v2/write",
+            JournalProtocol::V1 => "/write",
+        };
+        Target {
+            write_url: format!("{endpoint}{path}"),
+            protocol: journal.protocol,
+            organisation: journal.organisation.clone(),
+            authorization: journal.token.as_ref().map(|token| format!("Token {token}")),
+        }
+    }
+
+    fn send(&self, agent: &ureq::Agent, bucket: &str, body: &str) -> Result<(), SendFailure> {
+        // `query` percent-encodes each value.
+        let mut request = agent.post(&self.write_url);
+        request = match self.protocol {
+            JournalProtocol::V2 => request
+                .query("org", &self.organisation)
+                .query("bucket", bucket),
+            JournalProtocol::V1 => request.query("db", bucket),
+        };
+        request = request
+            .query("precision", "ms")
+            .header("Content-Type", "text/plain; charset=utf-8");
+        if let Some(authorization) = &self.authorization {
+            request = request.header("Authorization", authorization);
+        }
+        let mut response = request
+            .send(body.as_bytes())
+            .map_err(|source| SendFailure {
+                status: None,
+                detail: format!("send to {}: {source}", self.write_url),
+                retry_after: None,
+                source: Some(source),
+            })?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let mut body = Vec::new();
+        // A short read is enough for the message; a failure to read leaves it empty.
+        let _ = response
+            .body_mut()
+            .as_reader()
+            .take(4 * ERROR_BODY_BYTES as u64)
+            .read_to_end(&mut body);
+        Err(SendFailure {
+            status: Some(status),
+            detail: truncate(String::from_utf8_lossy(&body).trim(), ERROR_BODY_BYTES).to_owned(),
+            retry_after,
+            source: None,
+        })
+    }
+}
+
+/// A request that InfluxDB did not acknowledge.
+#[derive(Debug)]
+struct SendFailure {
+    /// `None` when no answer came (connection error, timeout).
+    status: Option<u16>,
+    /// The transport error, or the first bytes of the answer's body.
+    detail: String,
+    retry_after: Option<Duration>,
+    source: Option<ureq::Error>,
+}
+
+impl SendFailure {
+    fn is_transient(&self) -> bool {
+        self.status.is_none_or(is_transient_status)
+    }
+
+    /// What `last_error` records: the status and the first bytes of the body.
+    fn summary(&self) -> String {
+        match self.status {
+            Some(status) => format!("{status}: {}", self.detail),
+            None => self.detail.clone(),
+        }
+    }
+
+    fn into_error(self, operation: &'static str, points: usize) -> Error {
+        let message = match self.status {
+            None => format!(
+                "InfluxDB unreachable, {points} points kept for retry: {}",
+                self.detail
+            ),
+            Some(status) if is_transient_status(status) => format!(
+                "InfluxDB answered {status}, {points} points kept for retry: {}",
+                self.detail
+            ),
+            Some(status) => format!(
+                "InfluxDB refused the batch with {status}, {points} points marked failed: {}",
+                self.detail
+            ),
+        };
+        Error::Export {
+            operation,
+            status: self.status,
+            message,
+            source: self
+                .source
+                .map(|source| Box::new(source) as Box<dyn std::error::Error + Send + Sync>),
+        }
+    }
+}
+
+/// Statuses worth retrying: the server is busy, restarting or timed out.
+fn is_transient_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..600).contains(&status)
+}
+
+/// At most `limit` bytes of `text`, cut at a character boundary.
+fn truncate(text: &str, limit: usize) -> &str {
+    if text.len() <= limit {
+        return text;
+    }
+    let mut end = limit;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
+/// How long to wait before attempt `attempts + 1`: a `Retry-After` (capped at an hour),
+/// else 1 s doubling per attempt up to 300 s, with ±20 % jitter so that many stores do
+/// not retry in step.
+fn backoff(attempts: u32, retry_after: Option<Duration>) -> Duration {
+    if let Some(retry_after) = retry_after {
+        return retry_after.min(MAX_RETRY_AFTER);
+    }
+    let exponent = attempts.saturating_sub(1).min(16);
+    let base = INITIAL_BACKOFF
+        .saturating_mul(1 << exponent)
+        .min(MAX_BACKOFF);
+    let mut random = [0_u8; 2];
+    // Without randomness the backoff is still correct, only not spread.
+    let spread = if getrandom::fill(&mut random).is_ok() {
+        u32::from(u16::from_le_bytes(random)) % 401
+    } else {
+        200
+    };
+    // 800‰ to 1200‰ of the base.
+    base * (800 + spread) / 1000
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every value behind these locks stays consistent if a holder panicked.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+// ---------------------------------------------------------------------------------------
+// The background shipper
+
+/// Wakes the shipper thread; shared with it so that it need not hold the store.
+#[derive(Default)]
+struct Signal {
+    state: Mutex<SignalState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+struct SignalState {
+    is_woken: bool,
+    is_stopping: bool,
+}
+
+impl Signal {
+    fn wake(&self) {
+        lock(&self.state).is_woken = true;
+        self.changed.notify_one();
+    }
+
+    fn stop(&self) {
+        lock(&self.state).is_stopping = true;
+        self.changed.notify_all();
+    }
+
+    /// Waits until `deadline` (forever when `None`), until woken when `accepts_wakes`,
+    /// or until stopped; false when stopped.
+    fn wait(&self, deadline: Option<Instant>, accepts_wakes: bool) -> bool {
+        let mut state = lock(&self.state);
+        loop {
+            if state.is_stopping {
+                return false;
+            }
+            if accepts_wakes && state.is_woken {
+                state.is_woken = false;
+                return true;
+            }
+            state = match deadline {
+                None => self
+                    .changed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return true;
+                    }
+                    self.changed
+                        .wait_timeout(state, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
+        }
+    }
+}
+
+struct ShipperWorker {
+    handle: JoinHandle<()>,
+    /// Disconnected when the thread ends.
+    finished: Receiver<()>,
+}
+
+impl ShipperWorker {
+    fn start(store: Weak<Inner>, signal: Arc<Signal>) -> Result<ShipperWorker> {
+        let (finished_sender, finished) = mpsc::channel::<()>();
+        let handle = thread::Builder::new()
+            .name("store-ship".to_owned())
+            .spawn(move || {
+                let _finished = finished_sender;
+                run_shipper(&store, &signal);
+            })
+            .map_err(|source| Error::io("store.open", "start the shipper thread", source))?;
+        Ok(ShipperWorker { handle, finished })
+    }
+
+    /// Waits for the thread to end, at most for a little while: a request in flight to
+    /// a server that has gone must not hold close for the whole request timeout. A thread
+    /// left running finds the store closed and ends after its request.
+    fn stop(self) {
+        if self.handle.thread().id() == thread::current().id() {
+            // The last handle was dropped on the shipper thread itself.
+            return;
+        }
+        match self.finished.recv_timeout(CLOSE_WAIT_FOR_SHIPPER) {
+            Err(RecvTimeoutError::Timeout) => {
+                log::warn!("{CLOSE}: a request to InfluxDB is still in flight; not waiting");
+            }
+            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+                // A panic on the shipper thread has already been reported.
+                let _ = self.handle.join();
+            }
+        }
+    }
+}
+
+fn run_shipper(store: &Weak<Inner>, signal: &Signal) {
+    loop {
+        let round = {
+            let Some(inner) = store.upgrade() else {
+                return;
+            };
+            match &inner.exporter {
+                Some(exporter) if !inner.database.is_closed() => exporter.ship_due(&inner.database),
+                _ => NextRound::Stop,
+            }
+            // `inner` drops here; if it was the last handle, the store closes on this
+            // thread, which `ShipperWorker::stop` allows for.
+        };
+        let is_running = match round {
+            NextRound::Stop => false,
+            NextRound::Idle => signal.wait(None, true),
+            NextRound::At(deadline) => signal.wait(Some(deadline), true),
+            NextRound::Paused(until) => signal.wait(Some(until), false),
+        };
+        if !is_running {
+            return;
+        }
+    }
+}
+
+impl Store {
+    /// Ships every pending journal point to InfluxDB now, batch by batch, ignoring any
+    /// backoff, and returns how many points InfluxDB acknowledged. Without a journal
+    /// configured there is nothing to ship and it returns `Ok(0)`.
+    ///
+    /// The background shipper does the same on its own after each commit; call this to
+    /// know that the points have arrived (before a report, say, or a shutdown).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// let store = store::Store::open(":memory:")?; // no journal configured
+    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// assert_eq!(store.flush_journal()?, 0);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Closed`; `Export` at the first batch InfluxDB did not acknowledge, with its HTTP
+    /// status when there was an answer (a permanent refusal has marked that batch failed;
+    /// earlier batches stay shipped); `Database`.
+    pub fn flush_journal(&self) -> Result<usize> {
+        if self.is_closed() {
+            return Err(Error::Closed { operation: FLUSH });
+        }
+        let Some(exporter) = &self.inner.exporter else {
+            return Ok(0);
+        };
+        let mut shipped = 0;
+        loop {
+            match exporter.ship_batch(&self.inner.database, Access::Open(FLUSH), Due::All) {
+                Ok(Batch::Shipped(points)) => shipped += points,
+                Ok(Batch::Dropped) => {}
+                Ok(Batch::Empty) => return Ok(shipped),
+                Err(failure) => return Err(failure.error),
+            }
+        }
+    }
+
+    /// True when points are queued for InfluxDB as they are committed.
+    pub(crate) fn is_shipping(&self) -> bool {
+        self.inner.exporter.is_some()
+    }
+
+    /// Wakes the shipper after a transaction that queued points has committed.
+    pub(crate) fn point_committed(&self) {
+        if let Some(exporter) = &self.inner.exporter {
+            exporter.wake();
+        }
+    }
+
+    /// The most recent export failure since open, if no batch has been accepted since.
+    pub(crate) fn recent_export_error(&self) -> Option<String> {
+        self.inner.exporter.as_ref().and_then(Exporter::last_error)
+    }
+}
+
+/// The newest permanent failure recorded in the outbox, for [`Store::stats`].
+pub(crate) const SQL_LAST_FAILURE: &str = "SELECT last_error FROM journal_outbox
+    WHERE failed_at IS NOT NULL ORDER BY failed_at DESC, entry_id DESC LIMIT 1";
+
+pub(crate) fn last_recorded_failure(connection: &Connection) -> rusqlite::Result<Option<String>> {
+    connection
+        .prepare_cached(SQL_LAST_FAILURE)?
+        .query_row([], |row| row.get::<_, Option<String>>(0))
+        .optional()
+        .map(Option::flatten)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(value: &Value) -> Map<String, Value> {
+        value.as_object().cloned().unwrap_or_default()
+    }
+
+    fn line_of(measurement: &str, tags: &Value, fields: &Value) -> Option<String> {
+        line(
+            measurement,
+            &object(tags),
+            &object(fields),
+            1_700_000_000_123,
+        )
+    }
+
+    #[test]
+    fn line_good_types_sorted() {
+        let fields = json!({"z": 1, "a": 1.5, "b": 2.0, "s": "hi", "t": true, "f": false,
+            "n": null, "o": {"k": [1, "x"]}, "big": 18_446_744_073_709_551_615_u64, "neg": -7});
+        let tags = json!({"user": "ada", "host": "a1"});
+        assert_eq!(
+            line_of("cpu", &tags, &fields).as_deref(),
+            Some(concat!(
+                "cpu,host=a1,user=ada a=1.5,b=2,big=18446744073709552000,f=false,neg=-7i,",
+                r#"o="{\"k\":[1,\"x\"]}",s="hi",t=true,z=1i 1700000000123"#,
+                "\n"
+            ))
+        );
+    }
+
+    #[test]
+    fn line_good_escapes_names_and_strings() {
+        let tags = json!({"k ey": "v,a=l ue", "back": r"C:\dir"});
+        let fields = json!({"f=x": r#"say "hi" \o/"#});
+        assert_eq!(
+            line_of("my m,eas=ure", &tags, &fields).as_deref(),
+            Some(concat!(
+                r"my\ m\,eas=ure,back=C:\dir,k\ ey=v\,a\=l\ ue ",
+                r#"f\=x="say \"hi\" \\o/" 1700000000123"#,
+                "\n"
+            ))
+        );
+    }
+
+    #[test]
+    fn line_good_line_breaks_outside_strings_become_escaped_spaces() {
+        let tags = json!({"a\nb": "c\r\nd"});
+        let fields = json!({"x\ny": "one\ntwo"});
+        assert_eq!(
+            line_of("m\nn", &tags, &fields).as_deref(),
+            Some("m\\ n,a\\ b=c\\ \\ d x\\ y=\"one\ntwo\" 1700000000123\n")
+        );
+    }
+
+    #[test]
+    fn line_good_omits_empty_tags_and_null_fields() {
+        let tags = json!({"": "x", "empty": "", "keep": "y"});
+        let fields = json!({"gone": null, "": 1, "v": 1});
+        assert_eq!(
+            line_of("m", &tags, &fields).as_deref(),
+            Some("m,keep=y v=1i 1700000000123\n")
+        );
+    }
+
+    #[test]
+    fn line_bad_no_field_or_measurement_is_not_sent() {
+        assert_eq!(line_of("m", &json!({"a": "b"}), &json!({})), None);
+        assert_eq!(line_of("m", &json!({}), &json!({"only": null})), None);
+        assert_eq!(line_of("", &json!({}), &json!({"v": 1})), None);
+    }
+
+    #[test]
+    fn backoff_good_doubles_with_jitter_and_caps() {
+        for (attempts, base) in [(1_u32, 1_000_u64), (2, 2_000), (3, 4_000), (9, 256_000)] {
+            let wait = u64::try_from(backoff(attempts, None).as_millis()).unwrap_or(0);
+            assert!(
+                (base * 8 / 10..=base * 12 / 10).contains(&wait),
+                "{attempts}: {wait}"
+            );
+        }
+        for attempts in [10, 40, u32::MAX] {
+            let wait = backoff(attempts, None);
+            assert!(wait >= Duration::from_secs(240) && wait <= Duration::from_secs(360));
+        }
+    }
+
+    #[test]
+    fn backoff_good_retry_after_wins_capped() {
+        assert_eq!(
+            backoff(5, Some(Duration::from_secs(7))),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            backoff(1, Some(Duration::from_secs(1_000_000))),
+            MAX_RETRY_AFTER
+        );
+    }
+
+    #[test]
+    fn transient_statuses() {
+        for status in [408, 429, 500, 502, 503, 504, 599] {
+            assert!(is_transient_status(status), "{status}");
+        }
+        for status in [300, 301, 400, 401, 403, 404, 413, 422] {
+            assert!(!is_transient_status(status), "{status}");
+        }
+    }
+
+    #[test]
+    fn truncate_good_at_character_boundary() {
+        assert_eq!(truncate("abc", 200), "abc");
+        assert_eq!(truncate("ééé", 3), "é");
+        assert_eq!(truncate(&"x".repeat(500), 200).len(), 200);
+    }
+
+    #[test]
+    fn target_good_trims_trailing_slash_and_adds_token() {
+        let mut journal = JournalConfig::new("http://h:8086/base/", "core", "events");
+        journal.token = Some("secret".into());
+        let target = Target::new(&journal);
+        assert_eq!(target.write_url, "http://h:8086/base/api/v2/write");
+        assert_eq!(target.authorization.as_deref(), Some("Token secret"));
+        journal.protocol = JournalProtocol::V1;
+        assert_eq!(Target::new(&journal).write_url, "http://h:8086/base/write");
+    }
+
+    #[test]
+    fn prepared_batch_good_one_bucket_and_drops() {
+        let row = |entry_id, bucket: &str, fields: &str| DueRow {
+            entry_id,
+            attempts: u32::try_from(entry_id).unwrap_or(0),
+            point: Some(StoredLine {
+                bucket: bucket.to_owned(),
+                measurement: "m".to_owned(),
+                fields_json: fields.to_owned(),
+                tags_json: "{}".to_owned(),
+                committed_at: 5,
+            }),
+        };
+        let rows = vec![
+            DueRow {
+                entry_id: 1,
+                attempts: 0,
+                point: None,
+            },
+            row(2, "a", r#"{"v":1}"#),
+            row(3, "b", r#"{"v":1}"#),
+            row(4, "a", "{}"),
+            row(5, "a", r#"{"v":2}"#),
+        ];
+        let batch = PreparedBatch::from_rows(rows).expect("a batch");
+        assert_eq!(batch.bucket, "a");
+        assert_eq!(batch.sent, [2, 5]);
+        assert_eq!(batch.dropped, [1, 4]);
+        assert_eq!(batch.max_attempts, 5);
+        assert_eq!(batch.body, "m v=1i 5\nm v=2i 5\n");
+        assert!(PreparedBatch::from_rows(Vec::new()).is_none());
+    }
+}

@@ -1,0 +1,137 @@
+//! Statistics: how big the store is and how far the journal's shipping has got.
+
+use std::ffi::OsString;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::error::{Error, Result};
+use crate::export::last_recorded_failure;
+use crate::schema::MEMORY_PATH;
+use crate::sql::now_ms;
+use crate::store::Store;
+
+/// Figures about a store, from [`Store::stats`], read together in one short read
+/// transaction so that they agree with each other.
+///
+/// ```
+/// use std::time::Duration;
+/// let store = store::Store::open(":memory:")?;
+/// store.set("config", "colour", "blue")?;
+/// store.set_with_ttl("cache", "page", "html", Duration::ZERO)?; // already expired
+/// let stats = store.stats()?;
+/// assert_eq!((stats.entries, stats.groups, stats.expired_unpurged), (1, 1, 1));
+/// assert_eq!(stats.file_size_bytes, 0); // in memory
+/// assert_eq!(stats.pending_exports, 0);
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StoreStats {
+    /// The database file plus its write-ahead log, in bytes; 0 for `":memory:"`.
+    pub file_size_bytes: u64,
+    /// Live entries.
+    pub entries: u64,
+    /// Groups with at least one live entry.
+    pub groups: u64,
+    /// Expired entries not yet removed by a purge.
+    pub expired_unpurged: u64,
+    /// Journal points not archived.
+    pub journal_points: u64,
+    /// Journal points archived by [`Store::compact`].
+    pub archived_points: u64,
+    /// Points waiting to be shipped to InfluxDB.
+    pub pending_exports: u64,
+    /// Points InfluxDB refused permanently; they stay in the outbox, never retried.
+    pub failed_exports: u64,
+    /// The most recent shipping failure since open while no batch has been accepted
+    /// since, else the error of the newest refused point; `None` when neither exists.
+    pub last_export_error: Option<String>,
+}
+
+/// Every count in one statement: one snapshot of the database.
+const SQL_COUNTS: &str = "SELECT
+    (SELECT COUNT(*) FROM entries WHERE expires_at IS NULL OR expires_at > ?1),
+    (SELECT COUNT(DISTINCT group_name) FROM entries
+        WHERE expires_at IS NULL OR expires_at > ?1),
+    (SELECT COUNT(*) FROM entries WHERE expires_at <= ?1),
+    (SELECT COUNT(*) FROM journal_entries WHERE archived_at IS NULL),
+    (SELECT COUNT(*) FROM journal_entries WHERE archived_at IS NOT NULL),
+    (SELECT COUNT(*) FROM journal_outbox WHERE failed_at IS NULL),
+    (SELECT COUNT(*) FROM journal_outbox WHERE failed_at IS NOT NULL)";
+
+impl Store {
+    /// Counts entries, groups, journal points and the InfluxDB outbox, and measures the
+    /// file, in one go.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// let directory = tempfile::tempdir()?;
+    /// let store = store::Store::open(directory.path().join("app.db"))?;
+    /// store.set("config", "colour", "blue")?;
+    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let stats = store.stats()?;
+    /// assert_eq!((stats.entries, stats.journal_points), (1, 1));
+    /// assert!(stats.file_size_bytes > 0);
+    /// assert_eq!(stats.last_export_error, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Closed`; `Database`.
+    pub fn stats(&self) -> Result<StoreStats> {
+        const OPERATION: &str = "store.stats";
+        if self.is_closed() {
+            return Err(Error::Closed {
+                operation: OPERATION,
+            });
+        }
+        // Read before the database so that a failure recorded meanwhile is not missed.
+        let recent_error = self.recent_export_error();
+        let mut stats = self
+            .inner
+            .database
+            .with(OPERATION, "read statistics", read_counts)?;
+        stats.last_export_error = recent_error.or(stats.last_export_error);
+        stats.file_size_bytes = file_size(&self.database_path());
+        Ok(stats)
+    }
+}
+
+fn read_counts(connection: &Connection) -> rusqlite::Result<StoreStats> {
+    let transaction =
+        rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Deferred)?;
+    let count = |row: &rusqlite::Row<'_>, index| {
+        row.get::<_, i64>(index)
+            .map(|count| u64::try_from(count).unwrap_or(0))
+    };
+    let mut stats = transaction
+        .prepare_cached(SQL_COUNTS)?
+        .query_row([now_ms()], |row| {
+            Ok(StoreStats {
+                entries: count(row, 0)?,
+                groups: count(row, 1)?,
+                expired_unpurged: count(row, 2)?,
+                journal_points: count(row, 3)?,
+                archived_points: count(row, 4)?,
+                pending_exports: count(row, 5)?,
+                failed_exports: count(row, 6)?,
+                ..StoreStats::default()
+            })
+        })?;
+    stats.last_export_error = last_recorded_failure(&transaction)?;
+    transaction.commit()?;
+    Ok(stats)
+}
+
+/// The database file and its `-wal` file; a file that cannot be read counts as empty.
+fn file_size(path: &Path) -> u64 {
+    if path.as_os_str() == MEMORY_PATH {
+        return 0;
+    }
+    let size = |path: &Path| std::fs::metadata(path).map_or(0, |metadata| metadata.len());
+    let mut wal = OsString::from(path.as_os_str());
+    wal.push("-wal");
+    size(path) + size(Path::new(&wal))
+}
