@@ -6,18 +6,34 @@ use std::collections::BTreeSet;
 
 use store::ScopedStore;
 
+const NAMESPACE_PREFIX: &str = "ns:";
+
+/// The groups a scoped store of namespace `ns` sees among the stored ones: those under
+/// `ns:`, with that removed (a plain write to `ns:x` is the scoped group `x`, SPEC §9).
+fn scoped_view(stored: &BTreeSet<String>) -> BTreeSet<String> {
+    stored
+        .iter()
+        .filter_map(|group| group.strip_prefix(NAMESPACE_PREFIX))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn starting_with(groups: &BTreeSet<String>, prefix: &str) -> Vec<String> {
+    groups
+        .iter()
+        .filter(|group| group.starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
 /// The input's lines, read as UTF-8: the first is the prefix, up to 16 more are group
-/// names.
+/// names, each written once through the plain store and once through the scoped store of
+/// namespace `ns`.
 pub fn check(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut lines = text.split('\n');
     let prefix = lines.next().unwrap_or_default();
     let groups: BTreeSet<&str> = lines.take(16).collect();
-    let matching: Vec<String> = groups
-        .iter()
-        .filter(|group| group.starts_with(prefix))
-        .map(|group| (*group).to_owned())
-        .collect();
 
     let store = super::memory_store();
     let scoped = ScopedStore::new(&store, "ns").expect("scope");
@@ -25,46 +41,40 @@ pub fn check(data: &[u8]) {
         store.set(group, "key", group).expect("set");
         scoped.set(group, "key", group).expect("scoped set");
     }
-    // The plain store holds each group twice: as given, and as the scoped "ns:<group>".
-    let stored: BTreeSet<String> = groups
+    let mut stored: BTreeSet<String> = groups
         .iter()
-        .flat_map(|group| [(*group).to_owned(), format!("ns:{group}")])
-        .collect();
-    let stored_matching: Vec<String> = stored
-        .into_iter()
-        .filter(|group| group.starts_with(prefix))
+        .flat_map(|group| [(*group).to_owned(), format!("{NAMESPACE_PREFIX}{group}")])
         .collect();
     let context = format!("prefix {prefix:?}, groups {groups:?}");
-    assert_eq!(
-        store.groups(prefix).expect("groups"),
-        stored_matching,
-        "{context}"
-    );
+
+    let expected = starting_with(&stored, prefix);
+    assert_eq!(store.groups(prefix).expect("groups"), expected, "{context}");
     assert_eq!(
         store.count_all(prefix).expect("count"),
-        stored_matching.len(),
+        expected.len(),
         "{context}"
     );
+    let expected = starting_with(&scoped_view(&stored), prefix);
     assert_eq!(
         scoped.groups(prefix).expect("scoped groups"),
-        matching,
+        expected,
         "{context}"
     );
     assert_eq!(
         scoped.count_all(prefix).expect("scoped count"),
-        matching.len(),
+        expected.len(),
         "{context}"
     );
 
     scoped.delete_prefix(prefix).expect("scoped delete prefix");
-    let kept: Vec<String> = groups
-        .iter()
-        .filter(|group| !group.starts_with(prefix))
-        .map(|group| (*group).to_owned())
-        .collect();
-    assert_eq!(scoped.groups("").expect("scoped groups"), kept, "{context}");
+    let doomed = format!("{NAMESPACE_PREFIX}{prefix}");
+    stored.retain(|group| !group.starts_with(&doomed));
+    let expected: Vec<String> = stored.iter().cloned().collect();
+    assert_eq!(store.groups("").expect("groups"), expected, "{context}");
+    let expected: Vec<String> = scoped_view(&stored).into_iter().collect();
     assert_eq!(
-        store.count_all("").expect("count"),
-        groups.len() + kept.len()
+        scoped.groups("").expect("scoped groups"),
+        expected,
+        "{context}"
     );
 }

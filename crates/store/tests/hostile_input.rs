@@ -197,4 +197,7 @@ fn prefix_good_escape_characters_are_ordinary() {
         ];
         checks::prefix::check(format!("{prefix}\n{}", groups.join("\n")).as_bytes());
     }
+    // Found by cargo-fuzz: a plain group named "ns:…" lies inside namespace "ns".
+    checks::prefix::check(b"\nns:\x1d\n");
+    checks::prefix::check(b"ns\nns:\nns:ns:\n:");
 }
