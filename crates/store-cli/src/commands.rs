@@ -114,6 +114,7 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
             format,
         } => journal::compact(store, output, before, folder, format)?,
         Command::Archive(command) => journal::archive(output, command)?,
+        Command::Stats => stats(store, output)?,
     }
     Ok(())
 }
@@ -125,6 +126,46 @@ fn list(store: &store::Store, output: &mut Output, group: &str) -> Result<(), Fa
     } else {
         for (key, value) in &entries {
             output.line(&format!("{key}\t{value}"), &Value::Null)?;
+        }
+    }
+    Ok(())
+}
+
+fn stats(store: &store::Store, output: &mut Output) -> Result<(), Failure> {
+    let stats = store.stats()?;
+    let figures = json!({
+        "file_size_bytes": stats.file_size_bytes,
+        "entries": stats.entries,
+        "groups": stats.groups,
+        "expired_unpurged": stats.expired_unpurged,
+        "journal_points": stats.journal_points,
+        "archived_points": stats.archived_points,
+        "pending_exports": stats.pending_exports,
+        "failed_exports": stats.failed_exports,
+        "last_export_error": stats.last_export_error,
+    });
+    if output.is_json() {
+        output.json_line(&figures)?;
+    } else {
+        let rows = [
+            ("file size (bytes)", stats.file_size_bytes.to_string()),
+            ("entries", stats.entries.to_string()),
+            ("groups", stats.groups.to_string()),
+            (
+                "expired, not yet purged",
+                stats.expired_unpurged.to_string(),
+            ),
+            ("journal points", stats.journal_points.to_string()),
+            ("archived points", stats.archived_points.to_string()),
+            ("pending exports", stats.pending_exports.to_string()),
+            ("failed exports", stats.failed_exports.to_string()),
+            (
+                "last export error",
+                stats.last_export_error.unwrap_or_else(|| "none".to_owned()),
+            ),
+        ];
+        for (name, value) in rows {
+            output.line(&format!("{name:<24}{value}"), &Value::Null)?;
         }
     }
     Ok(())

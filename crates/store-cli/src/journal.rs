@@ -46,6 +46,10 @@ pub(crate) fn journal(
             );
             output.line(&plain, &entry_json(&entry))?;
         }
+        JournalCommand::Flush => {
+            let shipped = store.flush_journal()?;
+            output.line(&shipped.to_string(), &json!(shipped))?;
+        }
         JournalCommand::Query { query } => {
             let rows = store.query_journal(&query)?;
             if output.is_json() {

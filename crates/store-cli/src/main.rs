@@ -149,6 +149,8 @@ enum Command {
     /// Archives written by compact.
     #[command(subcommand)]
     Archive(ArchiveCommand),
+    /// File size, entries, groups, expired-but-unpurged, journal points, pending exports.
+    Stats,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +170,8 @@ enum JournalCommand {
         #[arg(default_value = "")]
         query: String,
     },
+    /// Ship pending points to InfluxDB now; prints how many were accepted.
+    Flush,
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +204,9 @@ fn parse_format(text: &str) -> Result<store::ArchiveFormat, String> {
         .map_err(|error: store::Error| error.to_string())
 }
 
+/// The organisation recorded for an InfluxDB 1.x journal when none is given; 1.x ignores it.
+const V1_ORGANISATION: &str = "core";
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match commands::run(&cli.global, cli.command) {
@@ -223,18 +230,26 @@ impl Global {
                 Failure::other(format!("store: create {}: {error}", parent.display()))
             })?;
         }
-        let journal = self.influx_url.as_ref().map(|url| store::JournalConfig {
-            token: self.influx_token.clone(),
-            protocol: if self.influx_v1 {
-                store::JournalProtocol::V1
-            } else {
-                store::JournalProtocol::V2
-            },
-            ..store::JournalConfig::new(
-                url,
-                self.influx_org.as_deref().unwrap_or_default(),
-                self.influx_bucket.as_deref().unwrap_or_default(),
-            )
+        let journal = self.influx_url.as_ref().map(|url| {
+            // InfluxDB 1.x has no organisations: name one so that only V2 must be told.
+            let organisation = match (&self.influx_org, self.influx_v1) {
+                (Some(organisation), _) => organisation.as_str(),
+                (None, true) => V1_ORGANISATION,
+                (None, false) => "",
+            };
+            store::JournalConfig {
+                token: self.influx_token.clone(),
+                protocol: if self.influx_v1 {
+                    store::JournalProtocol::V1
+                } else {
+                    store::JournalProtocol::V2
+                },
+                ..store::JournalConfig::new(
+                    url,
+                    organisation,
+                    self.influx_bucket.as_deref().unwrap_or_default(),
+                )
+            }
         });
         let config = store::StoreConfig {
             journal,

@@ -559,3 +559,162 @@ fn compact_and_archive_bad_inputs() {
     );
     assert!(!shell.database().exists(), "archive cat opens no store");
 }
+
+#[test]
+fn stats_good_plain_and_json() {
+    let shell = Shell::new();
+    shell.ok(&["set", "g", "a", "1"]);
+    shell.ok(&["set", "h", "b", "2"]);
+    let lines = "{\"group\":\"g\",\"key\":\"old\",\"value\":\"v\",\"expires_at\":1}\n";
+    assert!(shell
+        .run_with_input(&["import"], lines.as_bytes())
+        .status
+        .success());
+    shell.ok(&["journal", "commit", "m", "--field", "n=1"]);
+    let stats = shell.json(&["stats"]);
+    assert_eq!(stats["entries"], 2);
+    assert_eq!(stats["groups"], 2);
+    assert_eq!(stats["expired_unpurged"], 1);
+    assert_eq!(stats["journal_points"], 1);
+    assert_eq!(stats["archived_points"], 0);
+    assert_eq!(stats["pending_exports"], 0);
+    assert_eq!(stats["last_export_error"], Value::Null);
+    assert!(stats["file_size_bytes"]
+        .as_u64()
+        .is_some_and(|size| size > 0));
+    let plain = shell.ok(&["stats"]);
+    assert!(
+        plain
+            .lines()
+            .any(|line| line.starts_with("entries") && line.ends_with(" 2")),
+        "{plain}"
+    );
+    assert!(plain.contains("last export error       none"), "{plain}");
+}
+
+/// A one-shot HTTP server on loopback that answers every request with `status` and
+/// reports each request line and body.
+fn http_listener(status: &'static str) -> (String, std::sync::mpsc::Receiver<String>) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = format!("http://{}", listener.local_addr().expect("address"));
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(8) {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).ok();
+            let mut length = 0_usize;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(value) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0_u8; length];
+            reader.read_exact(&mut body).ok();
+            sender
+                .send(format!(
+                    "{}{}",
+                    request_line.trim_end(),
+                    String::from_utf8_lossy(&body)
+                ))
+                .ok();
+            let response =
+                format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            stream.write_all(response.as_bytes()).ok();
+        }
+    });
+    (address, receiver)
+}
+
+#[test]
+fn journal_flush_good_without_and_with_influx() {
+    let shell = Shell::new();
+    shell.ok(&["journal", "commit", "local", "--field", "n=1"]);
+    assert_eq!(
+        shell.ok(&["journal", "flush"]),
+        "0\n",
+        "no InfluxDB configured: nothing to ship"
+    );
+    let (url, requests) = http_listener("204 No Content");
+    let influx = [
+        "--influx-url",
+        url.as_str(),
+        "--influx-bucket",
+        "events",
+        "--influx-v1",
+    ];
+    let mut commit = influx.to_vec();
+    commit.extend([
+        "journal", "commit", "request", "--field", "ms=12", "--tag", "host=a",
+    ]);
+    shell.ok(&commit);
+    let mut flush = influx.to_vec();
+    flush.extend(["--json", "journal", "flush"]);
+    let output = shell.run(&flush);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let request = requests
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the point reached the listener");
+    assert!(
+        request.starts_with("POST /write?db=events&precision=ms"),
+        "{request}"
+    );
+    assert!(request.contains("request,host=a ms=12i "), "{request}");
+    let shipped: u64 = serde_json::from_slice(&output.stdout).expect("a JSON number");
+    assert!(
+        shipped <= 1,
+        "the point was shipped once, by the commit or by the flush"
+    );
+    let mut stats = influx.to_vec();
+    stats.extend(["--json", "stats"]);
+    let figures: Value = serde_json::from_str(&shell.ok(&stats)).expect("JSON");
+    assert_eq!(figures["pending_exports"], 0);
+}
+
+#[test]
+fn journal_flush_bad_unreachable_and_partial_config() {
+    let shell = Shell::new();
+    let unreachable = [
+        "--influx-url",
+        "http://127.0.0.1:9",
+        "--influx-bucket",
+        "events",
+        "--influx-v1",
+    ];
+    let mut commit = unreachable.to_vec();
+    commit.extend(["journal", "commit", "request", "--field", "ms=12"]);
+    shell.ok(&commit);
+    let mut flush = unreachable.to_vec();
+    flush.extend(["journal", "flush"]);
+    let output = shell.run(&flush);
+    assert_eq!(code(&output), Some(3), "{}", stderr(&output));
+    assert!(
+        stderr(&output).starts_with("store.flush_journal"),
+        "{}",
+        stderr(&output)
+    );
+    let mut stats = unreachable.to_vec();
+    stats.extend(["--json", "stats"]);
+    let figures: Value = serde_json::from_str(&shell.ok(&stats)).expect("JSON");
+    assert_eq!(
+        figures["pending_exports"], 1,
+        "the point waits for the next attempt"
+    );
+    let output = shell.run(&["--influx-url", "http://127.0.0.1:9", "journal", "flush"]);
+    assert_eq!(
+        code(&output),
+        Some(2),
+        "a partial journal config is bad input"
+    );
+    assert!(
+        stderr(&output).contains("validate config"),
+        "{}",
+        stderr(&output)
+    );
+}
