@@ -21,8 +21,8 @@ pub struct EntryLine {
     pub expires_at: Option<i64>,
 }
 
-/// A line that could not be read or is not an entry. Display: `store import: line <n>:
-/// <what was wrong>`.
+/// A line that could not be read or is not an entry. Display, always one line: `store
+/// import: line <n>: <what was wrong>`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct LineError {
     /// The line's number, counting from 1 (blank lines count).
@@ -61,9 +61,11 @@ impl std::error::Error for LineError {}
 pub fn parse(reader: impl BufRead) -> Result<Vec<EntryLine>, LineError> {
     let mut entries = Vec::new();
     for (index, line) in reader.lines().enumerate() {
+        // One line, as the CLI prints it: serde names an unknown key verbatim, and a key
+        // may hold an escaped line break.
         let failed = |message: String| LineError {
             line: index + 1,
-            message,
+            message: message.replace(['\n', '\r'], " "),
         };
         let line = line.map_err(|error| failed(error.to_string()))?;
         if line.trim().is_empty() {
@@ -105,5 +107,13 @@ mod tests {
         assert!(error.message.contains("extra"), "{error}");
         let error = parse(&b"\n\xff\n"[..]).expect_err("not UTF-8");
         assert_eq!(error.line, 2);
+    }
+
+    #[test]
+    fn parse_bad_message_is_one_line_when_a_key_holds_a_line_break() {
+        // Found by the import_line fuzz target.
+        let error = parse("{\"a\\nb\\rc\":1}".as_bytes()).expect_err("unknown field");
+        assert!(error.message.contains("a b c"), "{error}");
+        assert!(!error.to_string().contains(['\n', '\r']), "{error}");
     }
 }
