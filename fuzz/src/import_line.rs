@@ -123,7 +123,7 @@ pub fn check(data: &[u8]) {
                 "{message:?}"
             );
             assert!(
-                !error.message.is_empty() && !message.contains('\n'),
+                !error.message.is_empty() && !message.contains(['\n', '\r']),
                 "{message:?}"
             );
         }

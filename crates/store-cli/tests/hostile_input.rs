@@ -98,6 +98,8 @@ fn import_lines_bad_hand_picked_lines_name_the_line() {
         b"{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\",\"expires_at\":1e3}",
         b"{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\"} trailing",
         b"{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\"}{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\"}",
+        // Found by cargo-fuzz: an unknown key holding a line break, named in the message.
+        b"{\"oura\\nlke\":1}",
     ] {
         import_line::check(data);
     }
