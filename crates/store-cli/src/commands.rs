@@ -1,26 +1,15 @@
 //! One function per command, each a thin call into the library.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use store_cli::entry_lines::{self, EntryLine};
 
 use crate::failure::Failure;
 use crate::journal;
 use crate::output::Output;
 use crate::{progress, Command, Global};
-
-/// One line of `export` and `import`.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EntryLine {
-    group: String,
-    key: String,
-    value: String,
-    #[serde(default)]
-    expires_at: Option<i64>,
-}
 
 /// Runs one command against the store the global options describe.
 pub(crate) fn run(global: &Global, command: Command) -> Result<(), Failure> {
@@ -203,7 +192,8 @@ fn import(store: &store::Store, output: &mut Output, file: Option<&Path>) -> Res
         })?),
         None => Box::new(std::io::stdin().lock()),
     };
-    let entries = parse_entry_lines(BufReader::new(reader))?;
+    let entries = entry_lines::parse(BufReader::new(reader))
+        .map_err(|error| Failure::bad_input(error.to_string()))?;
     let bar = progress::bar(output.is_json(), Some(entries.len() as u64), "importing");
     let imported = store.import(entries.into_iter().map(|line| {
         bar.inc(1);
@@ -217,57 +207,4 @@ fn import(store: &store::Store, output: &mut Output, file: Option<&Path>) -> Res
     bar.finish_and_clear();
     output.line(&imported.to_string(), &json!(imported))?;
     Ok(())
-}
-
-fn parse_entry_lines(reader: impl BufRead) -> Result<Vec<EntryLine>, Failure> {
-    let mut entries = Vec::new();
-    for (index, line) in reader.lines().enumerate() {
-        let number = index + 1;
-        let line = line
-            .map_err(|error| Failure::bad_input(format!("store import: line {number}: {error}")))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let entry = serde_json::from_str::<EntryLine>(&line)
-            .map_err(|error| Failure::bad_input(format!("store import: line {number}: {error}")))?;
-        entries.push(entry);
-    }
-    Ok(entries)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parse_entry_lines_good_skips_blank_lines() {
-        let text = "{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\",\"expires_at\":null}\n\n{\"group\":\"g\",\"key\":\"j\",\"value\":\"w\",\"expires_at\":5}\n";
-        let entries = parse_entry_lines(text.as_bytes()).expect("parse");
-        assert_eq!(entries.len(), 2);
-        assert_eq!(entries[1].expires_at, Some(5));
-    }
-
-    #[test]
-    fn parse_entry_lines_bad_names_the_line() {
-        let text =
-            "{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\"}\n{\"group\":\"g\",\"key\":\"k\"}\n";
-        let failure = parse_entry_lines(text.as_bytes()).expect_err("missing value");
-        assert!(
-            failure.message().starts_with("store import: line 2: "),
-            "{}",
-            failure.message()
-        );
-        assert_eq!(failure.exit_code(), 2);
-        let failure = parse_entry_lines("not json\n".as_bytes()).expect_err("not JSON");
-        assert!(
-            failure.message().contains("line 1: "),
-            "{}",
-            failure.message()
-        );
-        let failure = parse_entry_lines(
-            "{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\",\"extra\":1}".as_bytes(),
-        )
-        .expect_err("unknown field");
-        assert!(failure.message().contains("extra"), "{}", failure.message());
-    }
 }

@@ -124,11 +124,41 @@ pub(crate) fn first_keyword(sql: &str) -> (&str, &str) {
     rest.split_at(end)
 }
 
+/// Pragmas that act even in their bare form: `optimize` runs `ANALYZE`, which creates and
+/// fills `sqlite_stat1`, from a statement SQLite reports as read-only (the writes happen
+/// in SQL it runs itself); `incremental_vacuum` frees pages.
+const ACTING_PRAGMAS: &[&str] = &["optimize", "incremental_vacuum"];
+
+/// The pragma's name in `rest` (the text after `PRAGMA`), without its schema, quotes,
+/// comments and white space, in lower case.
+fn pragma_name(rest: &str) -> String {
+    let mut bare = String::new();
+    let mut text = rest;
+    while !text.is_empty() {
+        if let Some(comment) = text.strip_prefix("--") {
+            text = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = text.strip_prefix("/*") {
+            text = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            let mut characters = text.chars();
+            let character = characters.next().unwrap_or(' ');
+            if matches!(character, '(' | ';' | '=') {
+                break;
+            }
+            if !character.is_whitespace() && !matches!(character, '"' | '\'' | '`' | '[' | ']') {
+                bare.push(character.to_ascii_lowercase());
+            }
+            text = characters.as_str();
+        }
+    }
+    bare.rsplit('.').next().unwrap_or_default().to_owned()
+}
+
 /// Refuses the setting forms of `PRAGMA` (`= value`, or `(value)` for a pragma that does
-/// not inspect a table), which SQLite may still report as read-only. `rest` is the text
-/// after the `PRAGMA` keyword.
+/// not inspect a table), which SQLite may still report as read-only, and the pragmas that
+/// act even when bare. `rest` is the text after the `PRAGMA` keyword.
 fn check_pragma(operation: &'static str, rest: &str) -> Result<()> {
-    if rest.contains('=') {
+    if rest.contains('=') || ACTING_PRAGMAS.contains(&pragma_name(rest).as_str()) {
         return Err(Error::query(operation, READ_ONLY, None));
     }
     if let Some(open) = rest.find('(') {
@@ -211,6 +241,10 @@ mod tests {
             "ATTACH DATABASE ':memory:' AS other",
             "BEGIN",
             "/* hidden */ DETACH DATABASE main",
+            "PRAGMA optimize",
+            "pragma main . \"OPTIMIZE\" /* x */;",
+            "PRAGMA/**/optimize(0xfffe)",
+            "PRAGMA incremental_vacuum",
         ] {
             let error = query_read_only(&connection, "test", sql, Inflate::Nothing).expect_err(sql);
             assert!(error.to_string().contains("read-only"), "{sql}: {error}");
@@ -219,6 +253,15 @@ mod tests {
             .query_row("SELECT COUNT(*) FROM t", [], |row| row.get(0))
             .expect("count");
         assert_eq!(count, 1);
+    }
+
+    #[test]
+    fn pragma_name_good_ignores_schema_quotes_comments_and_case() {
+        assert_eq!(pragma_name(" optimize"), "optimize");
+        assert_eq!(pragma_name(" main . \"Optimize\" -- x\n;"), "optimize");
+        assert_eq!(pragma_name("/* a */[optimize](5)"), "optimize");
+        assert_eq!(pragma_name(" table_info(t)"), "table_info");
+        assert_eq!(pragma_name(" user_version = 3"), "user_version");
     }
 
     #[test]
