@@ -168,6 +168,14 @@ pub struct StallFigure {
     pub p50_us: f64,
     /// 99th-percentile set latency in microseconds.
     pub p99_us: f64,
+    /// Sets that took longer than the goal (50 ms).
+    pub slow_sets: usize,
+    /// The control, run after the purge on the same file: sets for 5 s with no purge.
+    pub control_sets: usize,
+    /// The control's longest set, in milliseconds.
+    pub control_max_set_ms: f64,
+    /// The control's 99th-percentile set latency in microseconds.
+    pub control_p99_us: f64,
 }
 
 /// Renders any line as compact JSON.
@@ -249,7 +257,7 @@ pub fn rss_row(figure: &RssFigure) -> String {
 #[must_use]
 pub fn stall_row(figure: &StallFigure) -> String {
     format!(
-        "purge_stall ({}): background purge of {} expired keys took {:.2} s; {} sets meanwhile: p50 {:.1} µs, p99 {:.1} µs, longest {:.2} ms; goal < {STALL_GOAL_MS} ms: {}",
+        "purge_stall ({}): background purge of {} expired keys took {:.2} s; {} sets meanwhile: p50 {:.1} µs, p99 {:.1} µs, longest {:.2} ms, {} over {STALL_GOAL_MS} ms; goal < {STALL_GOAL_MS} ms: {}\n  control, no purge ({}): {} sets in 5 s: p99 {:.1} µs, longest {:.2} ms",
         figure.durability,
         figure.keys,
         figure.purge_seconds,
@@ -257,7 +265,12 @@ pub fn stall_row(figure: &StallFigure) -> String {
         figure.p50_us,
         figure.p99_us,
         figure.max_set_ms,
-        verdict(figure.max_set_ms < STALL_GOAL_MS)
+        figure.slow_sets,
+        verdict(figure.max_set_ms < STALL_GOAL_MS),
+        figure.durability,
+        figure.control_sets,
+        figure.control_p99_us,
+        figure.control_max_set_ms
     )
 }
 
@@ -331,7 +344,13 @@ mod tests {
             max_set_ms: 80.0,
             p50_us: 3.0,
             p99_us: 9.0,
+            slow_sets: 1,
+            control_sets: 100,
+            control_max_set_ms: 2.0,
+            control_p99_us: 8.0,
         };
-        assert!(stall_row(&stall).ends_with("MISSED"));
+        let row = stall_row(&stall);
+        assert!(row.contains("1 over 50 ms; goal < 50 ms: MISSED"));
+        assert!(row.ends_with("longest 2.00 ms"));
     }
 }
