@@ -3,7 +3,7 @@
 //! (`denokv_sqlite`, Python's diskcache), measured side by side in one run.
 //!
 //! ```text
-//! cargo run --release -p store-bench                       # everything, about 10 minutes
+//! cargo run --release -p store-bench                       # everything, about 6 minutes
 //! cargo run --release -p store-bench -- --quick            # a tenth of the size, under 2 minutes
 //! cargo run --release -p store-bench -- --quick --workload set --json
 //! ```

@@ -3,9 +3,10 @@
 //!
 //! A workload is one entry in [`WORKLOADS`], written once against [`Backend`] so that the
 //! store and raw rusqlite do exactly the same calls; a workload that a peer process can
-//! also run names the peer's operation. Adding a workload (say, a scoped set with a quota
-//! once scoped stores exist) is one more entry here: a plan, a preparation and an
-//! operation.
+//! also run names the peer's operation. Adding a workload is one more entry here (a plan,
+//! a preparation and an operation) and, when it needs an operation the [`Backend`] lacks,
+//! one method implemented for the store and for raw rusqlite (`pipeline.rs` holds the raw
+//! side of the namespace and pipeline operations).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
