@@ -6,18 +6,22 @@
 //! `BTreeMap` for `get_all`), which isolates what the store adds on top of SQLite: its
 //! lock, closed and re-entrancy checks, error mapping and event checks.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::types::{ToSqlOutput, ValueRef};
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, ToSql};
-use store::{Durability, Entry, Store, StoreConfig, Subscription, Watcher};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde_json::{Map, Value};
+use store::{
+    CompactOptions, Durability, Entry, ScopedStore, Store, StoreConfig, Subscription, Watcher,
+    Workspace,
+};
 
-use crate::failure::Result;
+use crate::failure::{Context, Failure, Result};
+use crate::pipeline::{self, PrefixEnd, RawWorkspace, NAMESPACE, QUOTA};
 
 /// An entry to write before the clock starts: group, key, value, expiry (Unix ms).
 pub type Row<'a> = (&'a str, &'a str, &'a str, Option<i64>);
@@ -47,10 +51,45 @@ pub trait Backend {
     fn purge_expired(&self) -> Result<u64>;
     /// Writes `rows` in one transaction, untimed set-up.
     fn load(&self, rows: &mut dyn Iterator<Item = Row<'_>>) -> Result<()>;
+    /// `ScopedStore::set` in namespace [`NAMESPACE`] with quota [`QUOTA`].
+    fn scoped_set(&self, group: &str, key: &str, value: &str) -> Result<()>;
+    /// `Store::transaction` with one `set` per row, committed together.
+    fn set_in_transaction(&self, rows: &mut dyn Iterator<Item = (&str, &str, &str)>) -> Result<()>;
+    /// Untimed set-up: starts workspace `name`, which the next calls below use.
+    fn start_workspace(&self, name: &str) -> Result<()>;
+    /// `Workspace::put` into the workspace started last.
+    fn workspace_put(&self, kind: &str, data: Map<String, Value>) -> Result<()>;
+    /// `Workspace::commit` of the workspace started last; returns its aggregate.
+    fn commit_workspace(&self) -> Result<BTreeMap<String, u64>>;
+    /// `Store::commit_to_journal`.
+    fn commit_to_journal(
+        &self,
+        measurement: &str,
+        fields: &Map<String, Value>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()>;
+    /// `Store::query_journal` with the Flux query; returns the rows.
+    fn query_journal(&self, query: &pipeline::JournalQuery) -> Result<Vec<Map<String, Value>>>;
+    /// `Store::compact` of every point committed up to now, into gzip; returns whether an
+    /// archive was written.
+    fn compact(&self) -> Result<bool>;
+    /// Untimed set-up: writes journal points `range` (see [`pipeline::point`]).
+    fn load_points(&self, range: std::ops::Range<usize>) -> Result<()>;
     /// The store, for workloads that use what only the store has (events).
     fn as_store(&self) -> Option<&StoreBackend> {
         None
     }
+}
+
+/// Where each subject keeps its workspaces and archives, inside the run's directory.
+fn scratch(directory: &Path, subject: &str, what: &str) -> PathBuf {
+    directory.join(format!("{subject}-{what}"))
+}
+
+/// The cutoff of the compaction: everything committed up to now (and a second more, so
+/// that points of the current millisecond are in).
+fn compact_cutoff() -> SystemTime {
+    SystemTime::now() + Duration::from_secs(1)
 }
 
 /// Unix milliseconds, as the store computes them.
@@ -77,6 +116,9 @@ pub fn store_config(path: &Path, durability: Durability) -> StoreConfig {
 /// The store under test, and the listeners some workloads register on it.
 pub struct StoreBackend {
     store: Store,
+    scoped: ScopedStore,
+    archive_directory: PathBuf,
+    workspace: RefCell<Option<Workspace>>,
     watchers: RefCell<Vec<Watcher>>,
     subscriptions: RefCell<Vec<Subscription>>,
 }
@@ -87,9 +129,18 @@ impl StoreBackend {
     /// # Errors
     ///
     /// When the store cannot be opened.
-    pub fn open(path: &Path, durability: Durability) -> Result<StoreBackend> {
+    /// Its workspaces and archives go under `directory`.
+    pub fn open(path: &Path, durability: Durability, directory: &Path) -> Result<StoreBackend> {
+        let store = Store::open_with(StoreConfig {
+            workspace_state_directory: scratch(directory, "store", "state"),
+            ..store_config(path, durability)
+        })?;
+        let scoped = ScopedStore::with_quota(&store, NAMESPACE, QUOTA)?;
         Ok(StoreBackend {
-            store: Store::open_with(store_config(path, durability))?,
+            store,
+            scoped,
+            archive_directory: scratch(directory, "store", "archive"),
+            workspace: RefCell::new(None),
             watchers: RefCell::new(Vec::new()),
             subscriptions: RefCell::new(Vec::new()),
         })
@@ -189,22 +240,91 @@ impl Backend for StoreBackend {
         Ok(())
     }
 
+    fn scoped_set(&self, group: &str, key: &str, value: &str) -> Result<()> {
+        Ok(self.scoped.set(group, key, value)?)
+    }
+
+    fn set_in_transaction(&self, rows: &mut dyn Iterator<Item = (&str, &str, &str)>) -> Result<()> {
+        Ok(self.store.transaction(|transaction| {
+            for (group, key, value) in rows {
+                transaction.set(group, key, value)?;
+            }
+            Ok(())
+        })?)
+    }
+
+    fn start_workspace(&self, name: &str) -> Result<()> {
+        let workspace = self.store.new_workspace(name)?;
+        if let Some(previous) = self.workspace.replace(Some(workspace)) {
+            previous.discard()?;
+        }
+        Ok(())
+    }
+
+    fn workspace_put(&self, kind: &str, data: Map<String, Value>) -> Result<()> {
+        let workspace = self.workspace.borrow();
+        let workspace = workspace
+            .as_ref()
+            .ok_or_else(|| Failure::new("no workspace started"))?;
+        Ok(workspace.put(kind, data)?)
+    }
+
+    fn commit_workspace(&self) -> Result<BTreeMap<String, u64>> {
+        let workspace = self
+            .workspace
+            .take()
+            .ok_or_else(|| Failure::new("no workspace started"))?;
+        Ok(workspace.commit()?)
+    }
+
+    fn commit_to_journal(
+        &self,
+        measurement: &str,
+        fields: &Map<String, Value>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.store.commit_to_journal(measurement, fields, tags)?;
+        Ok(())
+    }
+
+    fn query_journal(&self, query: &pipeline::JournalQuery) -> Result<Vec<Map<String, Value>>> {
+        Ok(self.store.query_journal(&query.flux())?)
+    }
+
+    fn compact(&self) -> Result<bool> {
+        let archive = self.store.compact(CompactOptions {
+            output: self.archive_directory.clone(),
+            ..CompactOptions::new(compact_cutoff())
+        })?;
+        Ok(archive.is_some())
+    }
+
+    /// A file store's points are written through a second connection in one transaction
+    /// (the store has no bulk journal write, and one `fsync` per point would take minutes
+    /// in `full`); an in-memory store's, which no other connection can reach, one
+    /// `commit_to_journal` each.
+    fn load_points(&self, range: std::ops::Range<usize>) -> Result<()> {
+        let path = self.store.database_path();
+        if path.as_os_str() == ":memory:" {
+            for index in range {
+                let (fields, tags) = pipeline::point(index);
+                self.store
+                    .commit_to_journal(pipeline::MEASUREMENT, &fields, &tags)?;
+            }
+            return Ok(());
+        }
+        let loader = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
+        loader.busy_timeout(BUSY_TIMEOUT)?;
+        pipeline::load_points(&loader, range)
+    }
+
     fn as_store(&self) -> Option<&StoreBackend> {
         Some(self)
     }
 }
 
-// The store's SQL, character for character (`crates/store/src/entries.rs` and `schema.rs`);
+// The store's SQL, character for character (`crates/store/src/entries.rs`);
 // the test `raw_sql_is_the_stores_sql` fails if the store's text changes.
-const CREATE_ENTRIES: &str = "CREATE TABLE IF NOT EXISTS entries (
-    group_name  TEXT NOT NULL,
-    entry_key   TEXT NOT NULL,
-    entry_value TEXT NOT NULL,
-    expires_at  INTEGER,
-    PRIMARY KEY (group_name, entry_key)
-) WITHOUT ROWID";
-const CREATE_EXPIRES_AT_INDEX: &str = "CREATE INDEX IF NOT EXISTS entries_expires_at_idx
-    ON entries (expires_at) WHERE expires_at IS NOT NULL";
 const SQL_GET: &str =
     "SELECT entry_value, expires_at FROM entries WHERE group_name = ?1 AND entry_key = ?2";
 const SQL_DELETE_IF_EXPIRED: &str = "DELETE FROM entries
@@ -245,20 +365,47 @@ const STATEMENT_CACHE_CAPACITY: usize = 64;
 /// The floor: one rusqlite connection running the store's statements directly.
 pub struct RawBackend {
     connection: Connection,
+    workspace_directory: PathBuf,
+    archive_directory: PathBuf,
+    workspace: RefCell<Option<RawWorkspace>>,
+    /// Numbers the workspace ids and archive names.
+    serial: Cell<u64>,
+}
+
+/// The store's schema as SQL, read from a database the store itself created.
+fn store_schema(path: &Path) -> Result<Vec<String>> {
+    let connection = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let schema = connection
+        .prepare(
+            "SELECT sql FROM sqlite_master
+             WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+        )?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(schema)
 }
 
 impl RawBackend {
     /// Opens `path` (`:memory:` for memory) with the store's schema and pragmas. A file
     /// is first created by the store itself, so its schema is the store's by
-    /// construction; an in-memory database runs the store's `CREATE` statements.
+    /// construction; an in-memory database runs the statements that created the tables
+    /// and indexes of a file the store created. Its workspaces and archives go under
+    /// `directory`.
     ///
     /// # Errors
     ///
     /// When the database cannot be opened or prepared.
-    pub fn open(path: &Path, durability: Durability) -> Result<RawBackend> {
+    pub fn open(path: &Path, durability: Durability, directory: &Path) -> Result<RawBackend> {
         let is_memory = path.as_os_str() == ":memory:";
         let connection = if is_memory {
-            Connection::open_in_memory()?
+            let template = tempfile::tempdir().context("create a temporary directory")?;
+            let template_path = template.path().join("schema.db");
+            Store::open_with(store_config(&template_path, durability))?.close()?;
+            let connection = Connection::open_in_memory()?;
+            for statement in store_schema(&template_path)? {
+                connection.execute_batch(&statement)?;
+            }
+            connection
         } else {
             Store::open_with(store_config(path, durability))?.close()?;
             let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -274,11 +421,19 @@ impl RawBackend {
         };
         connection.pragma_update(None, "synchronous", synchronous)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-        if is_memory {
-            connection.execute_batch(CREATE_ENTRIES)?;
-            connection.execute_batch(CREATE_EXPIRES_AT_INDEX)?;
-        }
-        Ok(RawBackend { connection })
+        Ok(RawBackend {
+            connection,
+            workspace_directory: scratch(directory, "raw", "state"),
+            archive_directory: scratch(directory, "raw", "archive"),
+            workspace: RefCell::new(None),
+            serial: Cell::new(0),
+        })
+    }
+
+    fn next_serial(&self) -> u64 {
+        let serial = self.serial.get() + 1;
+        self.serial.set(serial);
+        serial
     }
 
     fn upsert(&self, group: &str, key: &str, value: &str, expires_at: Option<i64>) -> Result<()> {
@@ -307,33 +462,6 @@ impl RawBackend {
 fn expires_at(ttl: Duration) -> i64 {
     let ttl_ms = i64::try_from(ttl.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX);
     now_ms().saturating_add(ttl_ms)
-}
-
-/// The exclusive upper bound of the names starting with a prefix, bound as the store
-/// binds it: the prefix with its last byte incremented, or an empty `BLOB` (which sorts
-/// after all text) when there is none.
-struct PrefixEnd(Option<Vec<u8>>);
-
-impl PrefixEnd {
-    fn new(prefix: &str) -> PrefixEnd {
-        let mut bytes = prefix.as_bytes().to_vec();
-        while let Some(last) = bytes.pop() {
-            if last < u8::MAX {
-                bytes.push(last + 1);
-                return PrefixEnd(Some(bytes));
-            }
-        }
-        PrefixEnd(None)
-    }
-}
-
-impl ToSql for PrefixEnd {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::Borrowed(match &self.0 {
-            Some(bytes) => ValueRef::Text(bytes),
-            None => ValueRef::Blob(&[]),
-        }))
-    }
 }
 
 impl Backend for RawBackend {
@@ -463,6 +591,78 @@ impl Backend for RawBackend {
         transaction.commit()?;
         Ok(())
     }
+
+    fn scoped_set(&self, group: &str, key: &str, value: &str) -> Result<()> {
+        pipeline::scoped_set(&self.connection, SQL_UPSERT, group, key, value)
+    }
+
+    fn set_in_transaction(&self, rows: &mut dyn Iterator<Item = (&str, &str, &str)>) -> Result<()> {
+        let transaction = rusqlite::Transaction::new_unchecked(
+            &self.connection,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        for (group, key, value) in rows {
+            transaction.prepare_cached(SQL_UPSERT)?.execute(params![
+                group,
+                key,
+                value,
+                Option::<i64>::None
+            ])?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn start_workspace(&self, name: &str) -> Result<()> {
+        let id = format!("{:032x}", self.next_serial());
+        let workspace = pipeline::create_workspace(&self.workspace_directory, name, &id)?;
+        drop(self.workspace.replace(Some(workspace)));
+        Ok(())
+    }
+
+    fn workspace_put(&self, kind: &str, data: Map<String, Value>) -> Result<()> {
+        let workspace = self.workspace.borrow();
+        workspace
+            .as_ref()
+            .ok_or_else(|| Failure::new("no workspace started"))?
+            .put(kind, &data)
+    }
+
+    fn commit_workspace(&self) -> Result<BTreeMap<String, u64>> {
+        let workspace = self
+            .workspace
+            .take()
+            .ok_or_else(|| Failure::new("no workspace started"))?;
+        workspace.commit(&self.connection, SQL_UPSERT)
+    }
+
+    fn commit_to_journal(
+        &self,
+        measurement: &str,
+        fields: &Map<String, Value>,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        pipeline::commit_point(&self.connection, measurement, fields, tags)
+    }
+
+    fn query_journal(&self, query: &pipeline::JournalQuery) -> Result<Vec<Map<String, Value>>> {
+        pipeline::query_journal(&self.connection, query)
+    }
+
+    fn compact(&self) -> Result<bool> {
+        let cutoff = compact_cutoff()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| {
+                i64::try_from(elapsed.as_nanos().div_ceil(1_000_000)).unwrap_or(i64::MAX)
+            });
+        let name = format!("journal-raw-{}.jsonl.gz", self.next_serial());
+        let archived = pipeline::compact(&self.connection, &self.archive_directory, &name, cutoff)?;
+        Ok(archived > 0)
+    }
+
+    fn load_points(&self, range: std::ops::Range<usize>) -> Result<()> {
+        pipeline::load_points(&self.connection, range)
+    }
 }
 
 #[cfg(test)]
@@ -493,12 +693,6 @@ mod tests {
                 "the store no longer runs: {sql}"
             );
         }
-        for sql in [CREATE_ENTRIES, CREATE_EXPIRES_AT_INDEX] {
-            assert!(
-                SCHEMA_SOURCE.contains(sql),
-                "the store no longer runs: {sql}"
-            );
-        }
         assert!(STORE_SOURCE.contains("PAGE_SIZE"));
         assert!(OPERATIONS_SOURCE.contains("PURGE_BATCH: usize = 500"));
         assert!(SCHEMA_SOURCE.contains("Duration::from_secs(5)"));
@@ -507,9 +701,7 @@ mod tests {
 
     fn schema_and_pragmas(connection: &Connection) -> Result<(Vec<String>, String, i64)> {
         let schema = connection
-            .prepare(
-                "SELECT sql FROM sqlite_master WHERE sql IS NOT NULL AND tbl_name = 'entries' ORDER BY name",
-            )?
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")?
             .query_map([], |row| row.get(0))?
             .collect::<rusqlite::Result<_>>()?;
         let journal_mode = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
@@ -522,8 +714,8 @@ mod tests {
         let directory = tempfile::tempdir()?;
         for durability in [Durability::Full, Durability::Normal] {
             let path = directory.path().join(format!("raw-{durability:?}.db"));
-            let raw = RawBackend::open(&path, durability)?;
-            let memory = RawBackend::open(Path::new(":memory:"), durability)?;
+            let raw = RawBackend::open(&path, durability, directory.path())?;
+            let memory = RawBackend::open(Path::new(":memory:"), durability, directory.path())?;
             let (file_schema, file_mode, file_sync) = schema_and_pragmas(&raw.connection)?;
             let (memory_schema, memory_mode, memory_sync) = schema_and_pragmas(&memory.connection)?;
             assert_eq!(file_schema, memory_schema);
@@ -543,10 +735,12 @@ mod tests {
 
     #[test]
     fn raw_and_store_agree_on_every_operation() -> Result<()> {
+        let directory = tempfile::tempdir()?;
         let memory = Path::new(":memory:");
-        let raw = RawBackend::open(memory, Durability::Full)?;
-        let store = StoreBackend::open(memory, Durability::Full)?;
+        let raw = RawBackend::open(memory, Durability::Full, directory.path())?;
+        let store = StoreBackend::open(memory, Durability::Full, directory.path())?;
         let backends: [&dyn Backend; 2] = [&raw, &store];
+        let mut journals = Vec::new();
         for backend in backends {
             let rows = [
                 ("g1", "a", "1", None),
@@ -567,6 +761,58 @@ mod tests {
             assert_eq!(backend.purge_expired()?, 1);
             backend.delete("g1", "a")?;
             assert_eq!(backend.count("g1")?, 1);
+
+            backend.scoped_set("g3", "s", "7")?;
+            assert_eq!(
+                backend.get(&format!("{NAMESPACE}:g3"), "s")?,
+                Some("7".to_owned())
+            );
+            backend.set_in_transaction(&mut [("g4", "t1", "8"), ("g4", "t2", "9")].into_iter())?;
+            assert_eq!(backend.count("g4")?, 2);
+
+            backend.start_workspace("run")?;
+            backend.workspace_put("like", pipeline::record(1, "ada"))?;
+            backend.workspace_put("like", pipeline::record(2, "bob"))?;
+            backend.workspace_put("match", pipeline::record(3, "cy"))?;
+            let aggregate = backend.commit_workspace()?;
+            assert_eq!(
+                aggregate,
+                BTreeMap::from([("like".to_owned(), 2), ("match".to_owned(), 1)])
+            );
+            assert_eq!(
+                backend.get("workspace:run", "summary")?,
+                Some(r#"{"like":2,"match":1}"#.to_owned())
+            );
+
+            backend.load_points(0..20)?;
+            let (fields, tags) = pipeline::point(23);
+            backend.commit_to_journal(pipeline::MEASUREMENT, &fields, &tags)?;
+            let rows = backend.query_journal(&pipeline::FLUX_QUERY)?;
+            assert_eq!(rows.len(), 3, "points 3, 13 and 23 are on host-03");
+            journals.push(
+                rows.into_iter()
+                    .map(|mut row| {
+                        row.remove("committed_at");
+                        row
+                    })
+                    .collect::<Vec<_>>(),
+            );
+            assert!(backend.compact()?);
+            assert!(backend.query_journal(&pipeline::FLUX_QUERY)?.is_empty());
+            assert!(!backend.compact()?);
+        }
+        assert_eq!(journals[0], journals[1]);
+        for subject in ["raw", "store"] {
+            let archives: Vec<_> =
+                std::fs::read_dir(directory.path().join(format!("{subject}-archive")))?
+                    .collect::<std::io::Result<_>>()?;
+            assert_eq!(archives.len(), 1);
+            let points = store::read_archive(&archives[0].path())?;
+            assert_eq!(
+                points.len(),
+                22,
+                "{subject}: the workspace's point and 21 others"
+            );
         }
         Ok(())
     }

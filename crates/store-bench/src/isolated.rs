@@ -26,6 +26,10 @@ use crate::workloads::{self, Mode, Scale};
 const WALKED_GROUP: &str = "walked";
 /// How often the background purge runs in the stall measurement.
 const PURGE_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the control loop (sets with no purge running) runs after the purge.
+const CONTROL_TIME: Duration = Duration::from_secs(5);
+/// Sets slower than this (the goal, 50 ms) are counted.
+const SLOW_SET_NS: u64 = 50_000_000;
 /// The stall measurement gives up after this long.
 const STALL_TIME_LIMIT: Duration = Duration::from_secs(600);
 
@@ -224,6 +228,7 @@ pub fn purge_stall(mode: Mode, keys: usize) -> Result<()> {
     let names: Vec<String> = (0..1_000_000)
         .map(|index| format!("key-{index:08}"))
         .collect();
+
     let mut latencies = Vec::new();
     let started = Instant::now();
     let store = Store::open_with(StoreConfig {
@@ -249,7 +254,32 @@ pub fn purge_stall(mode: Mode, keys: usize) -> Result<()> {
     }
     let purge_seconds = started.elapsed().as_secs_f64();
     store.close()?;
+
+    // The control, after the purge so that it cannot colour it: the same set loop on the
+    // same file, reopened with no purge, for a fixed time. What it shows is the disk and
+    // SQLite's own checkpoints, without the purge.
+    let control = Store::open_with(store_config(&path, durability))?;
+    let mut control_latencies = Vec::new();
+    let control_started = Instant::now();
+    while control_started.elapsed() < CONTROL_TIME {
+        for _ in 0..64 {
+            let name = &names[control_latencies.len() % names.len()];
+            let before = Instant::now();
+            control.set("control", name, &value)?;
+            control_latencies.push(u64::try_from(before.elapsed().as_nanos()).unwrap_or(u64::MAX));
+        }
+        // The same reads on the second connection as during the purge.
+        expired_remaining(&checker)?;
+    }
+    control.close()?;
+    let control_summary = Summary::of(&mut control_latencies)
+        .ok_or_else(|| Failure::new("no control set was timed"))?;
+
     let sets = latencies.len();
+    let slow_sets = latencies
+        .iter()
+        .filter(|&&latency| latency > SLOW_SET_NS)
+        .count();
     let summary = Summary::of(&mut latencies).ok_or_else(|| Failure::new("no set was timed"))?;
     #[allow(clippy::cast_precision_loss)] // latencies stay far below 2^52 ns
     let figure = StallFigure {
@@ -261,6 +291,10 @@ pub fn purge_stall(mode: Mode, keys: usize) -> Result<()> {
         max_set_ms: (summary.max_ns as f64 / 10_000.0).round() / 100.0,
         p50_us: (summary.p50_ns as f64 / 100.0).round() / 10.0,
         p99_us: (summary.p99_ns as f64 / 100.0).round() / 10.0,
+        slow_sets,
+        control_sets: control_summary.operations,
+        control_max_set_ms: (control_summary.max_ns as f64 / 10_000.0).round() / 100.0,
+        control_p99_us: (control_summary.p99_ns as f64 / 100.0).round() / 10.0,
     };
     println!("{}", serde_json::to_string(&figure)?);
     Ok(())

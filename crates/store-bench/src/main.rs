@@ -3,7 +3,7 @@
 //! (`denokv_sqlite`, Python's diskcache), measured side by side in one run.
 //!
 //! ```text
-//! cargo run --release -p store-bench                       # everything, about 10 minutes
+//! cargo run --release -p store-bench                       # everything, about 6 minutes
 //! cargo run --release -p store-bench -- --quick            # a tenth of the size, under 2 minutes
 //! cargo run --release -p store-bench -- --quick --workload set --json
 //! ```
@@ -18,6 +18,7 @@ mod failure;
 mod isolated;
 mod keys;
 mod peer;
+mod pipeline;
 mod report;
 mod runner;
 mod stats;
@@ -174,18 +175,18 @@ fn select(arguments: &Arguments) -> Result<Selection> {
 
 fn list() {
     for workload in WORKLOADS {
-        println!("{:<15} {}", workload.name, workload.summary);
+        println!("{:<17} {}", workload.name, workload.summary);
     }
     println!(
-        "{:<15} p50/p99 of set and get against rusqlite, in a process of its own",
+        "{:<17} p50/p99 of set and get against rusqlite, in a process of its own",
         "latency"
     );
     println!(
-        "{:<15} peak RSS while all() walks 1,000,000 keys, in a process of its own",
+        "{:<17} peak RSS while all() walks 1,000,000 keys, in a process of its own",
         "all_rss"
     );
     println!(
-        "{:<15} longest set while the background purge removes 1,000,000 expired keys",
+        "{:<17} longest set while the background purge removes 1,000,000 expired keys",
         "purge_stall"
     );
 }

@@ -26,14 +26,18 @@ const FILL_SLICE: usize = 1_000;
 
 /// Writes the data set into every backend, a slice at a time in turn, the first backend
 /// of each turn rotating, so that no database's pages all come before another's.
-fn fill_together(backends: &[(&dyn Backend, &'static str)], data: &DataSet) -> Result<()> {
+fn fill_together(
+    backends: &[(&dyn Backend, &'static str)],
+    total: usize,
+    fill: impl Fn(&dyn Backend, std::ops::Range<usize>) -> Result<()>,
+) -> Result<()> {
     let mut start = 0;
     let mut turn = 0;
-    while start < data.len() {
-        let end = (start + FILL_SLICE).min(data.len());
+    while start < total {
+        let end = (start + FILL_SLICE).min(total);
         for offset in 0..backends.len() {
             let (backend, name) = backends[(turn + offset) % backends.len()];
-            fill_with(backend, data, start..end, None).context(name)?;
+            fill(backend, start..end).context(name)?;
         }
         start = end;
         turn += 1;
@@ -121,12 +125,27 @@ pub fn run_workload(
     let data = DataSet::new(plan.keys, plan.groups);
     let directory = tempfile::tempdir().context("create a temporary directory")?;
     let durability = mode.durability();
-    let store = StoreBackend::open(&location(directory.path(), mode, "store.db"), durability)
-        .context(STORE)?;
-    let raw = RawBackend::open(&location(directory.path(), mode, "raw.db"), durability)
-        .context(RUSQLITE)?;
-    if workload.contents == Contents::DataSet {
-        fill_together(&[(&store, STORE), (&raw, RUSQLITE)], &data)?;
+    let store = StoreBackend::open(
+        &location(directory.path(), mode, "store.db"),
+        durability,
+        directory.path(),
+    )
+    .context(STORE)?;
+    let raw = RawBackend::open(
+        &location(directory.path(), mode, "raw.db"),
+        durability,
+        directory.path(),
+    )
+    .context(RUSQLITE)?;
+    let local: [(&dyn Backend, &'static str); 2] = [(&store, STORE), (&raw, RUSQLITE)];
+    match workload.contents {
+        Contents::Empty => {}
+        Contents::DataSet => fill_together(&local, data.len(), |backend, range| {
+            fill_with(backend, &data, range, None)
+        })?,
+        Contents::Points => fill_together(&local, plan.keys, |backend, range| {
+            backend.load_points(range)
+        })?,
     }
     (workload.prepare)(&store, &plan, &data, 0).context(STORE)?;
     (workload.prepare)(&raw, &plan, &data, 0).context(RUSQLITE)?;

@@ -3,9 +3,10 @@
 //!
 //! A workload is one entry in [`WORKLOADS`], written once against [`Backend`] so that the
 //! store and raw rusqlite do exactly the same calls; a workload that a peer process can
-//! also run names the peer's operation. Adding a workload (say, a scoped set with a quota
-//! once scoped stores exist) is one more entry here: a plan, a preparation and an
-//! operation.
+//! also run names the peer's operation. Adding a workload is one more entry here (a plan,
+//! a preparation and an operation) and, when it needs an operation the [`Backend`] lacks,
+//! one method implemented for the store and for raw rusqlite (`pipeline.rs` holds the raw
+//! side of the namespace and pipeline operations).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use store::Durability;
 use crate::backend::{now_ms, Backend};
 use crate::failure::{Failure, Result};
 use crate::keys::{permuted, DataSet};
+use crate::pipeline;
 
 /// Where a subject's database lives and how hard it syncs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,6 +95,8 @@ pub enum Contents {
     /// Every key of the data set, live. The runner writes it into all local subjects
     /// together, a slice at a time in turn (see `runner.rs`).
     DataSet,
+    /// `plan.keys` journal points ([`pipeline::point`]), written like the data set.
+    Points,
 }
 
 /// Untimed set-up or one timed operation.
@@ -285,6 +289,102 @@ fn purge(backend: &dyn Backend, plan: &Plan, _data: &DataSet, _index: usize) -> 
     })
 }
 
+/// Sets in one transaction of the `transaction` workload.
+pub const TRANSACTION_SETS: usize = 1_000;
+/// Records in each workspace of the `workspace_commit` workload.
+pub const WORKSPACE_RECORDS: usize = 10_000;
+
+fn scoped_set(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let key = permuted(index, plan.keys);
+    backend.scoped_set(data.group_of(key), data.key(key), data.value())
+}
+
+fn set_in_transaction(
+    backend: &dyn Backend,
+    plan: &Plan,
+    data: &DataSet,
+    index: usize,
+) -> Result<()> {
+    let start = index * TRANSACTION_SETS;
+    let mut rows = (start..start + TRANSACTION_SETS).map(|operation| {
+        let key = permuted(operation, plan.keys);
+        (data.group_of(key), data.key(key), data.value())
+    });
+    backend.set_in_transaction(&mut rows)
+}
+
+fn start_put_workspace(
+    backend: &dyn Backend,
+    _plan: &Plan,
+    _data: &DataSet,
+    _index: usize,
+) -> Result<()> {
+    backend.start_workspace("put")
+}
+
+/// Two kinds, alternating, so that the aggregate has more than one row.
+fn record_kind(index: usize) -> &'static str {
+    if index % 2 == 0 {
+        "like"
+    } else {
+        "profile_match"
+    }
+}
+
+fn workspace_put(backend: &dyn Backend, _plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    backend.workspace_put(record_kind(index), pipeline::record(index, data.key(index)))
+}
+
+fn fill_workspace(backend: &dyn Backend, _plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    backend.start_workspace(&format!("commit-{index:06}"))?;
+    for record in 0..WORKSPACE_RECORDS {
+        backend.workspace_put(
+            record_kind(record),
+            pipeline::record(record, data.key(record)),
+        )?;
+    }
+    Ok(())
+}
+
+fn commit_workspace(
+    backend: &dyn Backend,
+    _plan: &Plan,
+    _data: &DataSet,
+    _index: usize,
+) -> Result<()> {
+    let committed: u64 = backend.commit_workspace()?.values().sum();
+    expect(committed == WORKSPACE_RECORDS as u64, || {
+        format!("committed {committed} records, expected {WORKSPACE_RECORDS}")
+    })
+}
+
+fn commit_to_journal(
+    backend: &dyn Backend,
+    _plan: &Plan,
+    _data: &DataSet,
+    index: usize,
+) -> Result<()> {
+    let (fields, tags) = pipeline::point(index);
+    backend.commit_to_journal(pipeline::MEASUREMENT, &fields, &tags)
+}
+
+fn flux_query(backend: &dyn Backend, plan: &Plan, _data: &DataSet, _index: usize) -> Result<()> {
+    let rows = backend.query_journal(&pipeline::FLUX_QUERY)?.len();
+    let expected = plan.keys / pipeline::HOSTS;
+    expect(rows == expected, || {
+        format!("the query returned {rows} points, expected {expected}")
+    })
+}
+
+fn fill_points(backend: &dyn Backend, plan: &Plan, _data: &DataSet, _index: usize) -> Result<()> {
+    backend.load_points(0..plan.keys)
+}
+
+fn compact(backend: &dyn Backend, _plan: &Plan, _data: &DataSet, _index: usize) -> Result<()> {
+    let archived = backend.compact()?;
+    expect(archived, || "compact archived nothing".to_owned())
+}
+
 /// Every workload, in report order.
 pub static WORKLOADS: &[Workload] = &[
     Workload {
@@ -447,6 +547,99 @@ pub static WORKLOADS: &[Workload] = &[
         prepare: nothing,
         before_each: Some(fill_expired),
         operation: purge,
+        peer: None,
+    },
+    Workload {
+        name: "scoped_set",
+        summary: "ScopedStore::set of a new key with a quota (max_keys and max_groups set)",
+        plan: |scale, mode| {
+            let keys = scale.keys / 10;
+            Plan {
+                keys,
+                groups: 100,
+                operations: if mode == Mode::Full { keys / 10 } else { keys },
+            }
+        },
+        contents: Contents::Empty,
+        prepare: nothing,
+        before_each: None,
+        operation: scoped_set,
+        peer: None,
+    },
+    Workload {
+        name: "transaction",
+        summary: "Store::transaction of 1,000 sets of new keys",
+        plan: |scale, _mode| Plan {
+            keys: scale.keys,
+            groups: 100,
+            operations: scale.keys / TRANSACTION_SETS,
+        },
+        contents: Contents::Empty,
+        prepare: nothing,
+        before_each: None,
+        operation: set_in_transaction,
+        peer: None,
+    },
+    Workload {
+        name: "workspace_put",
+        summary: "Workspace::put of a two-field record (the workspace file is synchronous=OFF)",
+        plan: read_plan,
+        contents: Contents::Empty,
+        prepare: start_put_workspace,
+        before_each: None,
+        operation: workspace_put,
+        peer: None,
+    },
+    Workload {
+        name: "workspace_commit",
+        summary: "Workspace::commit of 10,000 records (written, untimed, before each)",
+        plan: |scale, _mode| Plan {
+            keys: WORKSPACE_RECORDS,
+            groups: 100,
+            operations: scale.keys / 5_000,
+        },
+        contents: Contents::Empty,
+        prepare: nothing,
+        before_each: Some(fill_workspace),
+        operation: commit_workspace,
+        peer: None,
+    },
+    Workload {
+        name: "commit_to_journal",
+        summary: "commit_to_journal of a point with three fields and one tag",
+        plan: write_plan,
+        contents: Contents::Empty,
+        prepare: nothing,
+        before_each: None,
+        operation: commit_to_journal,
+        peer: None,
+    },
+    Workload {
+        name: "flux_query",
+        summary: "query_journal: Flux range + filter over 100,000 points, a tenth returned",
+        plan: |scale, _mode| Plan {
+            keys: scale.keys,
+            groups: 100,
+            operations: 10,
+        },
+        contents: Contents::Points,
+        prepare: nothing,
+        before_each: None,
+        operation: flux_query,
+        peer: None,
+    },
+    Workload {
+        name: "compact",
+        summary: "compact of 100,000 points into a gzip archive (written, untimed, before each)",
+        plan: |scale, _mode| Plan {
+            keys: scale.keys,
+            groups: 100,
+            operations: 5,
+        },
+        contents: Contents::Empty,
+        prepare: nothing,
+        before_each: Some(fill_points),
+        operation: compact,
         peer: None,
     },
 ];
