@@ -93,12 +93,16 @@ impl JournalQuery {
 // The store's SQL, character for character.
 pub(crate) const SQL_EXISTS: &str = "SELECT 1 FROM entries
     WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-pub(crate) const SQL_COUNT: &str = "SELECT COUNT(*) FROM entries
-    WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
-pub(crate) const SQL_COUNT_PREFIX: &str = "SELECT COUNT(*) FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-pub(crate) const SQL_COUNT_GROUPS_PREFIX: &str = "SELECT COUNT(DISTINCT group_name) FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+pub(crate) const SQL_COUNT_PREFIX_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM entries
+    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
+    LIMIT ?4)";
+pub(crate) const SQL_COUNT_GROUPS_PREFIX_UP_TO: &str =
+    "SELECT COUNT(*) FROM (SELECT DISTINCT group_name
+    FROM entries
+    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
+    LIMIT ?4)";
+pub(crate) const SQL_GROUP_IS_LIVE: &str = "SELECT 1 FROM entries
+    WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2) LIMIT 1";
 pub(crate) const SQL_INSERT_POINT: &str = "INSERT INTO journal_entries
     (bucket_name, measurement, fields_json, tags_json, committed_at)
     VALUES (?1, ?2, ?3, ?4, ?5)";
@@ -176,19 +180,21 @@ impl ToSql for PrefixEnd {
     }
 }
 
-fn count(connection: &Connection, sql: &str, group: &str) -> rusqlite::Result<usize> {
-    let counted: i64 = connection
-        .prepare_cached(sql)?
-        .query_row(params![group, now_ms()], |row| row.get(0))?;
-    Ok(usize::try_from(counted).unwrap_or(0))
-}
-
-fn count_prefix(connection: &Connection, sql: &str, prefix: &str) -> rusqlite::Result<usize> {
-    let counted: i64 = connection
-        .prepare_cached(sql)?
-        .query_row(params![prefix, PrefixEnd::new(prefix), now_ms()], |row| {
-            row.get(0)
-        })?;
+fn count_prefix_up_to(
+    connection: &Connection,
+    sql: &str,
+    prefix: &str,
+    limit: usize,
+) -> rusqlite::Result<usize> {
+    let counted: i64 = connection.prepare_cached(sql)?.query_row(
+        params![
+            prefix,
+            PrefixEnd::new(prefix),
+            now_ms(),
+            i64::try_from(limit).unwrap_or(i64::MAX)
+        ],
+        |row| row.get(0),
+    )?;
     Ok(usize::try_from(counted).unwrap_or(0))
 }
 
@@ -200,12 +206,22 @@ fn is_refused(connection: &Connection, prefix: &str, group: &str, key: &str) -> 
     {
         return Ok(false);
     }
-    if QUOTA.max_keys > 0 && count_prefix(connection, SQL_COUNT_PREFIX, prefix)? >= QUOTA.max_keys {
+    if QUOTA.max_keys > 0
+        && count_prefix_up_to(connection, SQL_COUNT_PREFIX_UP_TO, prefix, QUOTA.max_keys)?
+            >= QUOTA.max_keys
+    {
         return Ok(true);
     }
     Ok(QUOTA.max_groups > 0
-        && count(connection, SQL_COUNT, group)? == 0
-        && count_prefix(connection, SQL_COUNT_GROUPS_PREFIX, prefix)? >= QUOTA.max_groups)
+        && !connection
+            .prepare_cached(SQL_GROUP_IS_LIVE)?
+            .exists(params![group, now_ms()])?
+        && count_prefix_up_to(
+            connection,
+            SQL_COUNT_GROUPS_PREFIX_UP_TO,
+            prefix,
+            QUOTA.max_groups,
+        )? >= QUOTA.max_groups)
 }
 
 /// `operations.rs` `upsert` in a scope with a quota: the check and the upsert in one
@@ -610,9 +626,9 @@ mod tests {
                 ENTRIES_SOURCE,
                 &[
                     SQL_EXISTS,
-                    SQL_COUNT,
-                    SQL_COUNT_PREFIX,
-                    SQL_COUNT_GROUPS_PREFIX,
+                    SQL_COUNT_PREFIX_UP_TO,
+                    SQL_COUNT_GROUPS_PREFIX_UP_TO,
+                    SQL_GROUP_IS_LIVE,
                 ][..],
             ),
             (
@@ -648,9 +664,9 @@ mod tests {
         // The quota check's order (`scope.rs` `refusal`) and the constants used above.
         for step in [
             "entries::exists(connection, group, key)",
-            "entries::count_prefix(connection, &self.prefix)? >= max_keys",
-            "entries::count(connection, group)? == 0",
-            "entries::count_groups_prefix(connection, &self.prefix)? >= max_groups",
+            "entries::count_prefix_up_to(connection, &self.prefix, max_keys)? >= max_keys",
+            "!entries::group_is_live(connection, group)?",
+            "entries::count_groups_prefix_up_to(connection, &self.prefix, max_groups)?",
         ] {
             assert!(
                 SCOPE_SOURCE.contains(step),

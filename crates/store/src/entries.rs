@@ -33,8 +33,17 @@ const SQL_COUNT: &str = "SELECT COUNT(*) FROM entries
     WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
 const SQL_COUNT_PREFIX: &str = "SELECT COUNT(*) FROM entries
     WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-const SQL_COUNT_GROUPS_PREFIX: &str = "SELECT COUNT(DISTINCT group_name) FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+// Quota checks only need to know whether a count reached the limit, so they stop
+// counting there: their cost is bounded by the quota, not by the namespace's size.
+const SQL_COUNT_PREFIX_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM entries
+    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
+    LIMIT ?4)";
+const SQL_COUNT_GROUPS_PREFIX_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT DISTINCT group_name
+    FROM entries
+    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
+    LIMIT ?4)";
+const SQL_GROUP_IS_LIVE: &str = "SELECT 1 FROM entries
+    WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2) LIMIT 1";
 const SQL_GET_ALL: &str = "SELECT entry_key, entry_value FROM entries
     WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2) ORDER BY entry_key";
 const SQL_GET_PAGE: &str = "SELECT entry_key, entry_value FROM entries
@@ -167,17 +176,52 @@ pub(crate) fn count_prefix(connection: &Connection, prefix: &str) -> rusqlite::R
         .map(from_sql_count)
 }
 
-/// The number of distinct groups with a live row under `prefix`.
-pub(crate) fn count_groups_prefix(
+/// The number of live rows under `prefix`, counting no further than `limit`.
+pub(crate) fn count_prefix_up_to(
     connection: &Connection,
     prefix: &str,
+    limit: usize,
 ) -> rusqlite::Result<usize> {
     connection
-        .prepare_cached(SQL_COUNT_GROUPS_PREFIX)?
-        .query_row(params![prefix, PrefixEnd::new(prefix), now_ms()], |row| {
-            row.get(0)
-        })
+        .prepare_cached(SQL_COUNT_PREFIX_UP_TO)?
+        .query_row(
+            params![
+                prefix,
+                PrefixEnd::new(prefix),
+                now_ms(),
+                to_sql_integer(limit)
+            ],
+            |row| row.get(0),
+        )
         .map(from_sql_count)
+}
+
+/// The number of distinct groups with a live row under `prefix`, counting no further
+/// than `limit`.
+pub(crate) fn count_groups_prefix_up_to(
+    connection: &Connection,
+    prefix: &str,
+    limit: usize,
+) -> rusqlite::Result<usize> {
+    connection
+        .prepare_cached(SQL_COUNT_GROUPS_PREFIX_UP_TO)?
+        .query_row(
+            params![
+                prefix,
+                PrefixEnd::new(prefix),
+                now_ms(),
+                to_sql_integer(limit)
+            ],
+            |row| row.get(0),
+        )
+        .map(from_sql_count)
+}
+
+/// True when the group has at least one live row.
+pub(crate) fn group_is_live(connection: &Connection, group: &str) -> rusqlite::Result<bool> {
+    connection
+        .prepare_cached(SQL_GROUP_IS_LIVE)?
+        .exists(params![group, now_ms()])
 }
 
 pub(crate) fn get_all(

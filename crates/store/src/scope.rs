@@ -83,12 +83,15 @@ impl Scope {
         if entries::exists(connection, group, key)? {
             return Ok(None);
         }
-        if max_keys > 0 && entries::count_prefix(connection, &self.prefix)? >= max_keys {
+        if max_keys > 0
+            && entries::count_prefix_up_to(connection, &self.prefix, max_keys)? >= max_keys
+        {
             return Ok(Some(QuotaLimit::Keys));
         }
         if max_groups > 0
-            && entries::count(connection, group)? == 0
-            && entries::count_groups_prefix(connection, &self.prefix)? >= max_groups
+            && !entries::group_is_live(connection, group)?
+            && entries::count_groups_prefix_up_to(connection, &self.prefix, max_groups)?
+                >= max_groups
         {
             return Ok(Some(QuotaLimit::Groups));
         }
