@@ -5,6 +5,13 @@
 //! (`sqlite3_stmt_readonly`) and it is the only statement in the text, so a query can
 //! never change the store, attach another file or run a second statement smuggled after
 //! a `;`. Extension loading is off in the bundled SQLite, so `load_extension()` fails.
+//!
+//! A read-only query can still be endless (`WITH RECURSIVE` without a stop) or huge, and
+//! it holds the store's connection while it runs, so it is bounded: it is interrupted
+//! after [`QUERY_TIME_LIMIT`] and refused past [`QUERY_ROW_LIMIT`] rows, with an error
+//! that says which, rather than hanging every other caller or exhausting memory.
+
+use std::time::{Duration, Instant};
 
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
@@ -19,10 +26,10 @@ use crate::error::{Error, Result};
 pub(crate) fn with_connection<T>(
     database: &Database,
     operation: &'static str,
-    work: impl FnOnce(&Connection) -> Result<T>,
+    work: impl FnOnce(&mut Connection) -> Result<T>,
 ) -> Result<T> {
-    let guard = database.acquire(operation)?;
-    let Some(connection) = guard.as_ref() else {
+    let mut guard = database.acquire(operation)?;
+    let Some(connection) = guard.as_mut() else {
         return Err(Error::Closed { operation });
     };
     work(connection)
@@ -55,12 +62,74 @@ pub(crate) enum Inflate {
     Nothing,
 }
 
-/// Runs one read-only statement and returns its rows, one key per result column.
+/// The longest a caller's SQL may run before it is interrupted.
+pub(crate) const QUERY_TIME_LIMIT: Duration = Duration::from_secs(60);
+/// The most rows a caller's SQL may return (add a `LIMIT` for more, page by page).
+pub(crate) const QUERY_ROW_LIMIT: usize = 1_000_000;
+/// How many SQLite virtual-machine steps pass between two looks at the clock.
+const PROGRESS_STEPS: i32 = 10_000;
+
+/// How long a caller's query may run and how many rows it may return.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct QueryLimits {
+    pub(crate) time: Duration,
+    pub(crate) rows: usize,
+}
+
+impl QueryLimits {
+    pub(crate) const DEFAULT: QueryLimits = QueryLimits {
+        time: QUERY_TIME_LIMIT,
+        rows: QUERY_ROW_LIMIT,
+    };
+}
+
+/// Runs one read-only statement and returns its rows, one key per result column, within
+/// [`QueryLimits::DEFAULT`].
 pub(crate) fn query_read_only(
+    connection: &mut Connection,
+    operation: &'static str,
+    sql: &str,
+    inflate: Inflate,
+) -> Result<Vec<Map<String, Value>>> {
+    query_read_only_within(connection, operation, sql, inflate, QueryLimits::DEFAULT)
+}
+
+/// [`query_read_only`] with explicit limits; SQLite is interrupted once `limits.time` has
+/// passed, and the progress handler is removed again before returning.
+pub(crate) fn query_read_only_within(
+    connection: &mut Connection,
+    operation: &'static str,
+    sql: &str,
+    inflate: Inflate,
+    limits: QueryLimits,
+) -> Result<Vec<Map<String, Value>>> {
+    let deadline = Instant::now() + limits.time;
+    connection
+        .progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= deadline))
+        .map_err(|source| Error::database(operation, "limit query time", source))?;
+    let result = run_read_only(connection, operation, sql, inflate, limits);
+    let removed = connection.progress_handler(0, None::<fn() -> bool>);
+    let rows = result.map_err(|error| match error {
+        Error::Query { .. } if Instant::now() >= deadline => Error::query(
+            operation,
+            format!(
+                "query interrupted: it ran longer than {} s",
+                limits.time.as_secs_f64()
+            ),
+            None,
+        ),
+        other => other,
+    })?;
+    removed.map_err(|source| Error::database(operation, "limit query time", source))?;
+    Ok(rows)
+}
+
+fn run_read_only(
     connection: &Connection,
     operation: &'static str,
     sql: &str,
     inflate: Inflate,
+    limits: QueryLimits,
 ) -> Result<Vec<Map<String, Value>>> {
     let (keyword, rest) = first_keyword(sql);
     // SQLite calls ATTACH, DETACH, BEGIN and the like read-only (they leave the file
@@ -89,6 +158,16 @@ pub(crate) fn query_read_only(
     let mut rows = statement.query([]).map_err(failed)?;
     let mut result = Vec::new();
     while let Some(row) = rows.next().map_err(failed)? {
+        if result.len() >= limits.rows {
+            return Err(Error::query(
+                operation,
+                format!(
+                    "query returns more than {} rows: add a LIMIT and read it page by page",
+                    limits.rows
+                ),
+                None,
+            ));
+        }
         let mut object = Map::new();
         for (index, name) in names.iter().enumerate() {
             let value = json_value(row.get_ref(index).map_err(failed)?);
@@ -221,8 +300,13 @@ mod tests {
 
     #[test]
     fn query_read_only_good_maps_every_type() {
-        let rows = query_read_only(&connection(), "test", "SELECT * FROM t", Inflate::Nothing)
-            .expect("query");
+        let rows = query_read_only(
+            &mut connection(),
+            "test",
+            "SELECT * FROM t",
+            Inflate::Nothing,
+        )
+        .expect("query");
         assert_eq!(
             Value::Object(rows[0].clone()),
             serde_json::json!({"a": 4, "b": 2.5, "c": "x", "d": "\u{fffd}A", "e": null})
@@ -231,7 +315,7 @@ mod tests {
 
     #[test]
     fn query_read_only_bad_writes_and_second_statements() {
-        let connection = connection();
+        let mut connection = connection();
         for sql in [
             "DELETE FROM t",
             "SELECT 1; DELETE FROM t",
@@ -246,7 +330,8 @@ mod tests {
             "PRAGMA/**/optimize(0xfffe)",
             "PRAGMA incremental_vacuum",
         ] {
-            let error = query_read_only(&connection, "test", sql, Inflate::Nothing).expect_err(sql);
+            let error =
+                query_read_only(&mut connection, "test", sql, Inflate::Nothing).expect_err(sql);
             assert!(error.to_string().contains("read-only"), "{sql}: {error}");
         }
         let count: i64 = connection
@@ -266,9 +351,9 @@ mod tests {
 
     #[test]
     fn query_read_only_good_trailing_comment_and_pragma_query() {
-        let connection = connection();
+        let mut connection = connection();
         let rows = query_read_only(
-            &connection,
+            &mut connection,
             "test",
             "-- first\nSELECT 1 AS one; -- done",
             Inflate::Nothing,
@@ -276,12 +361,52 @@ mod tests {
         .expect("query");
         assert_eq!(rows[0].get("one"), Some(&Value::from(1)));
         let rows = query_read_only(
-            &connection,
+            &mut connection,
             "test",
             "PRAGMA table_info(t)",
             Inflate::Nothing,
         )
         .expect("pragma");
         assert_eq!(rows.len(), 5);
+    }
+
+    const ENDLESS: &str =
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c";
+
+    #[test]
+    fn query_read_only_bad_endless_query_is_interrupted_and_connection_stays_usable() {
+        let mut connection = connection();
+        let limits = QueryLimits {
+            time: Duration::from_millis(200),
+            rows: QUERY_ROW_LIMIT,
+        };
+        let started = Instant::now();
+        let error =
+            query_read_only_within(&mut connection, "test", ENDLESS, Inflate::Nothing, limits)
+                .expect_err("endless");
+        assert!(error.to_string().contains("query interrupted"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(30));
+        // The progress handler is gone: a later query runs to its end.
+        let rows = query_read_only(&mut connection, "test", "SELECT a FROM t", Inflate::Nothing)
+            .expect("later query");
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn query_read_only_bad_too_many_rows_is_refused() {
+        let mut connection = connection();
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c LIMIT 50) SELECT x FROM c";
+        let limits = |rows| QueryLimits {
+            time: QUERY_TIME_LIMIT,
+            rows,
+        };
+        let error =
+            query_read_only_within(&mut connection, "test", sql, Inflate::Nothing, limits(10))
+                .expect_err("over the cap");
+        assert!(error.to_string().contains("more than 10 rows"), "{error}");
+        let rows =
+            query_read_only_within(&mut connection, "test", sql, Inflate::Nothing, limits(50))
+                .expect("at the cap");
+        assert_eq!(rows.len(), 50);
     }
 }

@@ -287,8 +287,8 @@ impl Workspace {
     pub fn query(&self, sql: &str) -> Result<Vec<Row>> {
         const OPERATION: &str = "store.workspace.query";
         self.check_store_open(OPERATION)?;
-        let guard = self.connection();
-        let Some(connection) = guard.as_ref() else {
+        let mut guard = self.connection();
+        let Some(connection) = guard.as_mut() else {
             return Err(Error::Closed {
                 operation: OPERATION,
             });
