@@ -757,12 +757,18 @@ pub fn read_archive(path: &Path) -> Result<Vec<JournalEntry>> {
     read_lines(path, BufReader::new(decoder))
 }
 
+/// The longest line an archive may hold (64 MiB): far above any point the store writes,
+/// and low enough that a small hostile archive cannot decompress into one line that
+/// exhausts memory.
+const MAX_ARCHIVE_LINE: u64 = 64 << 20;
+
 fn read_lines(path: &Path, mut reader: impl BufRead) -> Result<Vec<JournalEntry>> {
     let mut entries = Vec::new();
     let mut line = Vec::new();
     for line_number in 1_u64.. {
         line.clear();
-        let read = reader.read_until(b'\n', &mut line).map_err(|source| {
+        let mut bounded = (&mut reader).take(MAX_ARCHIVE_LINE + 1);
+        let read = bounded.read_until(b'\n', &mut line).map_err(|source| {
             let message = format!("{} line {line_number}: cannot decompress", path.display());
             match source.kind() {
                 io::ErrorKind::InvalidData
@@ -776,6 +782,16 @@ fn read_lines(path: &Path, mut reader: impl BufRead) -> Result<Vec<JournalEntry>
         })?;
         if read == 0 {
             break;
+        }
+        if line.len() as u64 > MAX_ARCHIVE_LINE {
+            return Err(Error::archive(
+                READ_OPERATION,
+                format!(
+                    "{} line {line_number}: longer than {MAX_ARCHIVE_LINE} bytes",
+                    path.display()
+                ),
+                None,
+            ));
         }
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;

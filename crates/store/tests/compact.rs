@@ -573,3 +573,29 @@ fn compact_good_exactly_once_killed_after_transaction_temporary_lost() {
 fn compact_good_exactly_once_killed_after_rename() {
     crash_and_recover("compact.after_rename", false);
 }
+
+#[test]
+fn read_archive_bad_line_longer_than_64_mib_is_refused() {
+    use std::io::Write as _;
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("bomb.jsonl.gz");
+    let file = std::fs::File::create(&path).expect("create");
+    let mut encoder = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..65 {
+        encoder.write_all(&chunk).expect("write");
+    }
+    encoder.finish().expect("finish");
+    assert!(
+        std::fs::metadata(&path).expect("metadata").len() < 1 << 20,
+        "a small file"
+    );
+    let error = store::read_archive(&path).expect_err("one enormous line");
+    assert!(matches!(error, store::Error::Archive { .. }), "{error:?}");
+    assert!(
+        error
+            .to_string()
+            .contains("line 1: longer than 67108864 bytes"),
+        "{error}"
+    );
+}
