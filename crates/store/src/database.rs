@@ -116,19 +116,29 @@ impl Database {
         Ok(())
     }
 
+    /// Runs `work` with the connection, for work that reports the crate's own errors. A
+    /// store closed while this call waited for the lock gives `Closed`. Every other way of
+    /// using the connection is built on this one.
+    pub(crate) fn with_connection<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
+        let guard = self.acquire(operation)?;
+        run_on(guard, operation, work)
+    }
+
     /// Runs `work` with the connection; SQLite errors become `Error::Database` with
-    /// `context`. A store closed while this call waited for the lock gives `Closed`.
+    /// `context`.
     pub(crate) fn with<T>(
         &self,
         operation: &'static str,
         context: &'static str,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let guard = self.acquire(operation)?;
-        let Some(connection) = guard.as_ref() else {
-            return Err(Error::Closed { operation });
-        };
-        work(connection).map_err(|source| Error::database(operation, context, source))
+        self.with_connection(operation, |connection| {
+            work(connection).map_err(|source| Error::database(operation, context, source))
+        })
     }
 
     /// Runs `work` with the connection after the store has been marked closed and before
@@ -139,11 +149,9 @@ impl Database {
         context: &'static str,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        let guard = self.lock();
-        let Some(connection) = guard.as_ref() else {
-            return Err(Error::Closed { operation });
-        };
-        work(connection).map_err(|source| Error::database(operation, context, source))
+        run_on(self.lock(), operation, |connection| {
+            work(connection).map_err(|source| Error::database(operation, context, source))
+        })
     }
 
     /// Marks this thread as running a transaction closure until the returned guard drops
@@ -163,6 +171,18 @@ impl Database {
                 .map_err(|(_, source)| Error::database("store.close", "close database", source)),
             None => Ok(()),
         }
+    }
+}
+
+/// Runs `work` on the connection a guard holds, or reports `Closed` if it was taken.
+fn run_on<T>(
+    mut guard: MutexGuard<'_, Option<Connection>>,
+    operation: &'static str,
+    work: impl FnOnce(&mut Connection) -> Result<T>,
+) -> Result<T> {
+    match guard.as_mut() {
+        Some(connection) => work(connection),
+        None => Err(Error::Closed { operation }),
     }
 }
 

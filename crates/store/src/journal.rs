@@ -13,7 +13,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::export;
 use crate::flux;
-use crate::rows::{self, first_keyword, query_read_only, Inflate, READ_ONLY_KEYWORDS};
+use crate::rows::{first_keyword, query_read_only, Inflate, READ_ONLY_KEYWORDS};
 use crate::sql::{now_ms, text};
 use crate::store::Store;
 
@@ -296,9 +296,12 @@ impl Store {
         let (keyword, _) = first_keyword(query);
         let is_keyword = |list: &[&str]| list.iter().any(|word| word.eq_ignore_ascii_case(keyword));
         if is_keyword(READ_ONLY_KEYWORDS) {
-            return rows::with_connection(&self.inner.database, OPERATION, |connection| {
-                query_read_only(connection, OPERATION, query, Inflate::JournalColumns)
-            });
+            return self
+                .inner
+                .database
+                .with_connection(OPERATION, |connection| {
+                    query_read_only(connection, OPERATION, query, Inflate::JournalColumns)
+                });
         }
         if is_keyword(WRITING_KEYWORDS) {
             return Err(Error::query(

@@ -17,23 +17,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use serde_json::{Map, Number, Value};
 
-use crate::database::Database;
 use crate::error::{Error, Result};
-
-/// Runs `work` with the store's connection when `work` reports the crate's own errors
-/// (`Database::with` is for closures that return SQLite's). A store closed while this
-/// call waited for the lock gives `Closed`.
-pub(crate) fn with_connection<T>(
-    database: &Database,
-    operation: &'static str,
-    work: impl FnOnce(&mut Connection) -> Result<T>,
-) -> Result<T> {
-    let mut guard = database.acquire(operation)?;
-    let Some(connection) = guard.as_mut() else {
-        return Err(Error::Closed { operation });
-    };
-    work(connection)
-}
 
 /// The message of every refusal, so that callers can match `read-only`.
 const READ_ONLY: &str = "only a single read-only SQL statement is allowed \

@@ -80,11 +80,8 @@ impl Store {
         F: FnOnce(&mut Transaction<'_>) -> Result<T>,
     {
         let database = &self.inner.database;
-        let (outcome, events) = {
-            let guard = database.acquire(name)?;
-            let Some(connection) = guard.as_ref() else {
-                return Err(Error::Closed { operation: name });
-            };
+        let (value, events) = database.with_connection(name, |connection| {
+            let connection: &Connection = connection;
             let sqlite = rusqlite::Transaction::new_unchecked(
                 connection,
                 rusqlite::TransactionBehavior::Immediate,
@@ -97,22 +94,20 @@ impl Store {
                 events: RefCell::new(Vec::new()),
                 poison: RefCell::new(None),
             };
-            // A panic unwinds through here: dropping `sqlite` rolls back, `_owner` clears
-            // the same-thread guard and `guard` releases the connection.
+            // A panic or an early return unwinds through here: dropping `sqlite` rolls
+            // back, `_owner` clears the same-thread guard, and the lock is released.
             let result = operation(&mut transaction);
             let Transaction { events, poison, .. } = transaction;
-            let outcome = match (result, poison.into_inner()) {
-                (Err(error), _) => Err(error),
-                (Ok(_), Some(poisoned)) => Err(poisoned),
-                (Ok(value), None) => sqlite
-                    .commit()
-                    .map(|()| value)
-                    .map_err(|source| Error::database(name, "commit transaction", source)),
+            let value = match (result, poison.into_inner()) {
+                (Err(error), _) | (Ok(_), Some(error)) => return Err(error),
+                (Ok(value), None) => value,
             };
-            (outcome, events.into_inner())
-        };
-        // The connection is released (rolled back or committed) before any event goes out.
-        let value = outcome?;
+            sqlite
+                .commit()
+                .map_err(|source| Error::database(name, "commit transaction", source))?;
+            Ok((value, events.into_inner()))
+        })?;
+        // The connection is released (committed) before any event goes out.
         self.inner.events.dispatch_all(&events);
         Ok(value)
     }
