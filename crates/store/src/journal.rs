@@ -211,27 +211,23 @@ impl Store {
         let fields_json = to_json(fields);
         let tags_json = to_json(tags);
         let is_shipping = self.is_shipping();
-        let committed_at =
-            self.inner
-                .database
-                .with(OPERATION, "write journal point", |connection| {
-                    let transaction = rusqlite::Transaction::new_unchecked(
-                        connection,
-                        rusqlite::TransactionBehavior::Immediate,
-                    )?;
-                    let committed_at = now_ms();
-                    insert_point(
-                        &transaction,
-                        &bucket,
-                        measurement,
-                        &fields_json,
-                        &tags_json,
-                        committed_at,
-                        is_shipping,
-                    )?;
-                    transaction.commit()?;
-                    Ok(committed_at)
-                })?;
+        let committed_at = self.inner.database.with_write_transaction(
+            OPERATION,
+            "write journal point",
+            |transaction| {
+                let committed_at = now_ms();
+                insert_point(
+                    transaction,
+                    &bucket,
+                    measurement,
+                    &fields_json,
+                    &tags_json,
+                    committed_at,
+                    is_shipping,
+                )?;
+                Ok(committed_at)
+            },
+        )?;
         self.point_committed();
         Ok(JournalEntry {
             bucket,

@@ -647,15 +647,9 @@ impl Backend for Store {
         context: &'static str,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        self.inner.database.with(operation, context, |connection| {
-            let transaction = rusqlite::Transaction::new_unchecked(
-                connection,
-                rusqlite::TransactionBehavior::Immediate,
-            )?;
-            let value = work(&transaction)?;
-            transaction.commit()?;
-            Ok(value)
-        })
+        self.inner
+            .database
+            .with_write_transaction(operation, context, work)
     }
 
     fn wants_events(&self) -> bool {

@@ -43,10 +43,6 @@ const SQL_EXPORT_NEXT: &str = "SELECT group_name, entry_key, entry_value, expire
     WHERE (group_name, entry_key) > (?1, ?5) AND group_name < ?2
         AND (expires_at IS NULL OR expires_at > ?3)
     ORDER BY group_name, entry_key LIMIT ?4";
-const SQL_IMPORT: &str = "INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
-    VALUES (?1, ?2, ?3, ?4)
-    ON CONFLICT (group_name, entry_key)
-    DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at";
 
 impl Store {
     /// Every live entry whose group starts with `group_prefix` (byte for byte; `""` for
@@ -119,38 +115,32 @@ impl Store {
     {
         let wants_events = self.inner.events.has_listeners();
         let mut events = Vec::new();
-        let written = self
-            .inner
-            .database
-            .with("store.import", "write entries", |connection| {
-                let transaction = rusqlite::Transaction::new_unchecked(
-                    connection,
-                    rusqlite::TransactionBehavior::Immediate,
-                )?;
+        let written = self.inner.database.with_write_transaction(
+            "store.import",
+            "write entries",
+            |transaction| {
                 let mut written = 0_usize;
-                {
-                    let mut statement = transaction.prepare_cached(SQL_IMPORT)?;
-                    for entry in entries {
-                        statement.execute(params![
-                            entry.group,
-                            entry.key,
-                            entry.value,
-                            entry.expires_at
-                        ])?;
-                        written += 1;
-                        if wants_events {
-                            events.push(Event::new(
-                                EventType::Set,
-                                &entry.group,
-                                &entry.key,
-                                &entry.value,
-                            ));
-                        }
+                for entry in entries {
+                    crate::entries::upsert(
+                        transaction,
+                        &entry.group,
+                        &entry.key,
+                        &entry.value,
+                        entry.expires_at,
+                    )?;
+                    written += 1;
+                    if wants_events {
+                        events.push(Event::new(
+                            EventType::Set,
+                            &entry.group,
+                            &entry.key,
+                            &entry.value,
+                        ));
                     }
                 }
-                transaction.commit()?;
                 Ok(written)
-            })?;
+            },
+        )?;
         self.inner.events.dispatch_all(&events);
         Ok(written)
     }

@@ -334,38 +334,33 @@ impl Workspace {
         let bucket = store.journal_bucket();
         let group = format!("workspace:{}", self.name);
         let is_shipping = store.is_shipping();
-        let is_new_commit =
-            store
-                .inner
-                .database
-                .with(OPERATION, "commit workspace", |connection| {
-                    let transaction = rusqlite::Transaction::new_unchecked(
-                        connection,
-                        rusqlite::TransactionBehavior::Immediate,
-                    )?;
-                    let is_committed = transaction
-                        .prepare_cached(SQL_IS_COMMITTED)?
-                        .exists([&self.id])?;
-                    if is_committed {
-                        return Ok(false);
-                    }
-                    let committed_at = now_ms();
-                    let entry_id = insert_point(
-                        &transaction,
-                        &bucket,
-                        &self.name,
-                        &fields_json,
-                        &tags_json,
-                        committed_at,
-                        is_shipping,
-                    )?;
-                    transaction
-                        .prepare_cached(SQL_RECORD_COMMIT)?
-                        .execute(params![self.id, self.name, entry_id, committed_at])?;
-                    entries::upsert(&transaction, &group, "summary", &fields_json, None)?;
-                    transaction.commit()?;
-                    Ok(true)
-                })?;
+        let is_new_commit = store.inner.database.with_write_transaction(
+            OPERATION,
+            "commit workspace",
+            |transaction| {
+                let is_committed = transaction
+                    .prepare_cached(SQL_IS_COMMITTED)?
+                    .exists([&self.id])?;
+                if is_committed {
+                    return Ok(false);
+                }
+                let committed_at = now_ms();
+                let entry_id = insert_point(
+                    transaction,
+                    &bucket,
+                    &self.name,
+                    &fields_json,
+                    &tags_json,
+                    committed_at,
+                    is_shipping,
+                )?;
+                transaction
+                    .prepare_cached(SQL_RECORD_COMMIT)?
+                    .execute(params![self.id, self.name, entry_id, committed_at])?;
+                entries::upsert(transaction, &group, "summary", &fields_json, None)?;
+                Ok(true)
+            },
+        )?;
         crash_point("workspace.commit.after_transaction");
         if is_new_commit {
             store.point_committed();
