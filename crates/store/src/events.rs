@@ -147,6 +147,7 @@ struct WatcherSlot {
     dropped: Arc<AtomicU64>,
 }
 
+#[derive(Clone)]
 struct CallbackSlot {
     id: u64,
     callback: Callback,
@@ -241,16 +242,8 @@ impl EventHub {
         let mut registry = self.registry();
         let id = registry.next_id();
         if !registry.is_closed {
-            let mut callbacks: Vec<CallbackSlot> = registry
-                .callbacks
-                .iter()
-                .map(|slot| CallbackSlot {
-                    id: slot.id,
-                    callback: Arc::clone(&slot.callback),
-                })
-                .collect();
-            callbacks.push(CallbackSlot { id, callback });
-            registry.callbacks = Arc::new(callbacks);
+            // Copies the list only while a dispatch still holds the old snapshot.
+            Arc::make_mut(&mut registry.callbacks).push(CallbackSlot { id, callback });
             self.refresh_has_listeners(&registry);
         }
         Subscription {
@@ -262,16 +255,7 @@ impl EventHub {
     fn unregister(&self, id: u64) {
         let mut registry = self.registry();
         if registry.callbacks.iter().any(|slot| slot.id == id) {
-            let callbacks: Vec<CallbackSlot> = registry
-                .callbacks
-                .iter()
-                .filter(|slot| slot.id != id)
-                .map(|slot| CallbackSlot {
-                    id: slot.id,
-                    callback: Arc::clone(&slot.callback),
-                })
-                .collect();
-            registry.callbacks = Arc::new(callbacks);
+            Arc::make_mut(&mut registry.callbacks).retain(|slot| slot.id != id);
             self.refresh_has_listeners(&registry);
         }
     }
