@@ -411,19 +411,25 @@ impl<'s> Lexer<'s> {
         self.push(Tok::Space, start);
     }
 
-    fn lex_quote(&mut self, start: usize) -> Result<(), String> {
+    /// Moves past the rest of a quoted literal up to its closing `close`, honouring
+    /// backslash escapes; a newline or the end of the source first is an error.
+    fn skip_quoted(&mut self, close: char, what: &str) -> Result<(), String> {
         loop {
             match self.next_char() {
                 Some('\\') => {
                     if matches!(self.next_char(), None | Some('\n')) {
-                        return Err("unterminated quoted string".to_owned());
+                        return Err(format!("unterminated {what}"));
                     }
                 }
-                None | Some('\n') => return Err("unterminated quoted string".to_owned()),
-                Some('"') => break,
+                None | Some('\n') => return Err(format!("unterminated {what}")),
+                Some(c) if c == close => return Ok(()),
                 Some(_) => {}
             }
         }
+    }
+
+    fn lex_quote(&mut self, start: usize) -> Result<(), String> {
+        self.skip_quoted('"', "quoted string")?;
         let body = self.src.get(start + 1..self.pos - 1).unwrap_or("");
         let value = unquote_string(body)?;
         self.push(Tok::Str(value), start);
@@ -443,18 +449,7 @@ impl<'s> Lexer<'s> {
     }
 
     fn lex_char(&mut self, start: usize) -> Result<(), String> {
-        loop {
-            match self.next_char() {
-                Some('\\') => {
-                    if matches!(self.next_char(), None | Some('\n')) {
-                        return Err("unterminated character constant".to_owned());
-                    }
-                }
-                None | Some('\n') => return Err("unterminated character constant".to_owned()),
-                Some('\'') => break,
-                Some(_) => {}
-            }
-        }
+        self.skip_quoted('\'', "character constant")?;
         let text = self.src.get(start..self.pos).unwrap_or("").to_owned();
         self.push(Tok::CharConst(text), start);
         Ok(())
