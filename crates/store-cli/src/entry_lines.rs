@@ -7,6 +7,13 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 
 /// One line of `export` and `import`; unknown keys are refused.
+///
+/// ```
+/// use store_cli::entry_lines::EntryLine;
+/// let line: EntryLine = serde_json::from_str(r#"{"group":"g","key":"k","value":"v","expires_at":null}"#)?;
+/// assert_eq!((line.group.as_str(), line.expires_at), ("g", None));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EntryLine {
@@ -23,6 +30,12 @@ pub struct EntryLine {
 
 /// A line that could not be read or is not an entry. Display, always one line: `store
 /// import: line <n>: <what was wrong>`.
+///
+/// ```
+/// let error = store_cli::entry_lines::parse("\nnot json\n".as_bytes()).unwrap_err();
+/// assert_eq!(error.line, 2);
+/// assert!(error.to_string().starts_with("store import: line 2: "));
+/// ```
 #[derive(Debug, PartialEq, Eq)]
 pub struct LineError {
     /// The line's number, counting from 1 (blank lines count).
