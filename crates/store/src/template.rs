@@ -13,12 +13,22 @@
 //! `with`/`else with`/`else`, `range` (over the map or an integer) with `else`,
 //! `break` and `continue`, and the builtin functions `and`, `or`, `not`, `len`,
 //! `index`, `slice`, `eq`, `ne`, `lt`, `le`, `gt`, `ge`, `print`, `printf`,
-//! `println`, `html`, `js`, `urlquery` and `call`.
+//! `println`, `html`, `js`, `urlquery` and `call`, with Go's `fmt` verbs and flags
+//! for every value these produce (including `%x`, `%X`, `%b` and `#` on floats).
+//! Printable runes (for `%q`, `%#U` and `js`) and identifier letters are judged by
+//! the Unicode 15.0 tables Go 1.26 uses.
 //!
-//! Deliberately rejected at parse time: `define`, `template` and `block`,
-//! complex and hexadecimal floating-point constants, integer constants that do
-//! not fit in an `int`, string literals that are not valid UTF-8, and field
-//! access directly on a function name (`len.x`).
+//! Deliberate refusals, each a clear error rather than a silent difference:
+//! - at parse time: `define`, `template` and `block` (there is one template);
+//!   complex constants (`1i`, `1+2i`); hexadecimal floating-point constants
+//!   (`0x1p4`); integer constants that do not fit in an `int` (Go fails on these
+//!   only when it executes them); string literals that are not valid UTF-8; and
+//!   field access directly on a function name (`len.x`);
+//! - at execution time: the `%p` verb (there are no pointers to print) and
+//!   slicing a string inside a UTF-8 character;
+//! - bounds that Go does not have: nesting deeper than [`MAX_DEPTH`], more than
+//!   [`MAX_ITERATIONS`] `range` iterations in all and more than [`MAX_OUTPUT`]
+//!   bytes of output.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -172,13 +182,34 @@ fn is_space_char(c: char) -> bool {
     matches!(c, ' ' | '\t' | '\r' | '\n')
 }
 
+/// Go's `isAlphaNumeric`: `_`, a letter (`unicode.IsLetter`) or a decimal digit
+/// (`unicode.IsDigit`), judged by the Unicode 15.0 tables Go uses.
 fn is_alnum(c: char) -> bool {
-    c == '_' || c.is_alphabetic() || c.is_numeric()
+    use unicode_general_category::GeneralCategory as Category;
+    c == '_'
+        || matches!(
+            unicode_general_category::get_general_category(c),
+            Category::UppercaseLetter
+                | Category::LowercaseLetter
+                | Category::TitlecaseLetter
+                | Category::ModifierLetter
+                | Category::OtherLetter
+                | Category::DecimalNumber
+        )
 }
 
 /// Describes a character like Go's `%#U`.
 fn describe_char(c: char) -> String {
-    format!("U+{:04X} '{c}'", u32::from(c))
+    let mut out = String::new();
+    fmt_unicode(
+        &mut out,
+        i64::from(u32::from(c)),
+        &Spec {
+            sharp: true,
+            ..Spec::default()
+        },
+    );
+    out
 }
 
 struct Lexer<'s> {
@@ -735,11 +766,13 @@ fn parse_number(text: &str) -> Result<Arg, String> {
         };
     }
     if !body.contains(['.', 'e', 'E']) {
-        // A leading zero means octal, as in Go; "08" falls back to decimal.
+        // A leading zero means octal, as in Go, which rejects "08" as a decimal
+        // integer that does not fit its octal reading.
         if let Some(octal) = body.strip_prefix('0').filter(|d| !d.is_empty()) {
-            if let Some(magnitude) = parse_radix(octal, 8)? {
-                return to_int(magnitude);
-            }
+            return match parse_radix(octal, 8)? {
+                Some(magnitude) => to_int(magnitude),
+                None => Err(format!("integer overflow: {}", go_quote(text))),
+            };
         }
         return match parse_radix(body, 10)? {
             Some(magnitude) => to_int(magnitude),
@@ -1224,13 +1257,18 @@ impl Parser {
             };
             self.next();
             match self.peek_non_space().tok {
+                // As in Go, the variable is in scope from here on, even for `=` and in
+                // its own pipeline: an undeclared or not yet set variable is an
+                // execution error, so it passes in a branch that never runs.
                 Tok::Assign | Tok::Declare => {
                     let is_assign = matches!(self.next().tok, Tok::Assign);
+                    self.vars.push(name.clone());
                     decl.push(name);
                     return Ok((decl, is_assign));
                 }
                 Tok::Char(',') => {
                     self.next();
+                    self.vars.push(name.clone());
                     decl.push(name);
                     if context == "range" && decl.len() < 2 {
                         if matches!(
@@ -1255,13 +1293,7 @@ impl Parser {
     fn pipeline(&mut self, context: &str, in_paren: bool) -> Result<Pipe, String> {
         let line = self.peek_non_space().line;
         let (decl, is_assign) = self.declarations(context, line)?;
-        if is_assign {
-            if let Some(name) = decl.iter().find(|n| !self.vars.contains(n)) {
-                return Self::error(line, format!("undefined variable {}", go_quote(name)));
-            }
-        }
         let mut cmds = Vec::new();
-        let mut after_pipe = false;
         loop {
             let t = self.next_non_space();
             match t.tok {
@@ -1274,9 +1306,7 @@ impl Parser {
                         };
                         return Self::error(t.line, msg);
                     }
-                    if after_pipe {
-                        return Self::error(t.line, "missing command after \"|\"");
-                    }
+                    // Go accepts a trailing `|` before the delimiter.
                     break;
                 }
                 Tok::Bool(_)
@@ -1290,9 +1320,7 @@ impl Parser {
                 | Tok::Variable(_)
                 | Tok::LeftParen => {
                     self.backup();
-                    let (cmd, piped) = self.command()?;
-                    cmds.push(cmd);
-                    after_pipe = piped;
+                    cmds.push(self.command()?);
                 }
                 Tok::Error(msg) => return Self::error(t.line, msg),
                 other => {
@@ -1304,9 +1332,6 @@ impl Parser {
             }
         }
         Self::check_pipeline(&cmds, context, line)?;
-        if !is_assign {
-            self.vars.extend(decl.iter().cloned());
-        }
         Ok(Pipe {
             line,
             decl,
@@ -1316,12 +1341,10 @@ impl Parser {
     }
 
     fn check_pipeline(cmds: &[Cmd], context: &str, line: usize) -> Result<(), String> {
-        let Some(first) = cmds.first() else {
+        if cmds.is_empty() {
             return Self::error(line, format!("missing value for {context}"));
-        };
-        if matches!(first.args.first(), Some(Arg::Nil)) {
-            return Self::error(first.line, "nil is not a command");
         }
+        // `nil` as the first command is an execution error in Go, not a parse error.
         for (i, cmd) in cmds.iter().enumerate().skip(1) {
             if matches!(
                 cmd.args.first(),
@@ -1338,11 +1361,11 @@ impl Parser {
         Ok(())
     }
 
-    /// Parses one command; also reports whether it ended with `|`.
-    fn command(&mut self) -> Result<(Cmd, bool), String> {
+    /// Parses one command, up to and including a `|` that ends it.
+    fn command(&mut self) -> Result<Cmd, String> {
         let line = self.peek_non_space().line;
         let mut args = Vec::new();
-        let piped = loop {
+        loop {
             self.skip_spaces();
             if let Some(arg) = self.operand()? {
                 args.push(arg);
@@ -1353,9 +1376,9 @@ impl Parser {
                 Tok::Error(msg) => return Self::error(t.line, msg),
                 Tok::RightDelim | Tok::RightParen => {
                     self.backup();
-                    break false;
+                    break;
                 }
-                Tok::Pipe => break true,
+                Tok::Pipe => break,
                 other => {
                     return Self::error(
                         t.line,
@@ -1363,11 +1386,11 @@ impl Parser {
                     )
                 }
             }
-        };
+        }
         if args.is_empty() {
             return Self::error(line, "empty command");
         }
-        Ok((Cmd { line, args }, piped))
+        Ok(Cmd { line, args })
     }
 
     fn operand(&mut self) -> Result<Option<Arg>, String> {
@@ -1463,6 +1486,8 @@ enum Value {
     Nil,
     Bool(bool),
     Int(i64),
+    /// A byte, as Go's `index` yields from a string (`uint8`).
+    Uint8(u8),
     Float(f64),
     Str(String),
     /// The root map (dot at the start of execution).
@@ -1476,6 +1501,7 @@ fn type_name(v: &Value) -> &'static str {
         Value::Nil => "<nil>",
         Value::Bool(_) => "bool",
         Value::Int(_) => "int",
+        Value::Uint8(_) => "uint8",
         Value::Float(_) => "float64",
         Value::Str(_) => "string",
         Value::Map => "map[string]string",
@@ -1487,6 +1513,7 @@ fn truth(v: &Value, data: &Data) -> bool {
         Value::Nil => false,
         Value::Bool(b) => *b,
         Value::Int(i) => *i != 0,
+        Value::Uint8(b) => *b != 0,
         Value::Float(f) => *f != 0.0,
         Value::Str(s) => !s.is_empty(),
         Value::Map => !data.is_empty(),
@@ -1516,6 +1543,7 @@ enum Flow {
 enum RangeIter<'d> {
     Map(std::collections::btree_map::Iter<'d, String, String>),
     Int(std::ops::Range<i64>),
+    Uint8(std::ops::Range<u8>),
 }
 
 impl Iterator for RangeIter<'_> {
@@ -1527,6 +1555,7 @@ impl Iterator for RangeIter<'_> {
                 .next()
                 .map(|(k, v)| (Value::Str(k.clone()), Value::Str(v.clone()))),
             Self::Int(it) => it.next().map(|i| (Value::Int(i), Value::Int(i))),
+            Self::Uint8(it) => it.next().map(|b| (Value::Uint8(b), Value::Uint8(b))),
         }
     }
 }
@@ -1633,6 +1662,14 @@ impl<'d> Exec<'d> {
                     ));
                 }
                 RangeIter::Int(0..*n)
+            }
+            Value::Uint8(n) => {
+                if pipe.decl.len() > 1 {
+                    return self.fail(format!(
+                        "can't use {n} to iterate over more than one variable"
+                    ));
+                }
+                RangeIter::Uint8(0..*n)
             }
             Value::Nil => RangeIter::Int(0..0),
             other => {
@@ -1937,7 +1974,7 @@ fn length(v: &Value, data: &Data) -> Result<i64, String> {
 fn is_basic(v: &Value) -> bool {
     matches!(
         v,
-        Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Str(_)
+        Value::Bool(_) | Value::Int(_) | Value::Uint8(_) | Value::Float(_) | Value::Str(_)
     )
 }
 
@@ -1962,6 +1999,11 @@ fn equal(a: &Value, others: &[Value]) -> Result<bool, String> {
         let same = match (a, b) {
             (Value::Bool(x), Value::Bool(y)) => x == y,
             (Value::Int(x), Value::Int(y)) => x == y,
+            // Go compares signed and unsigned integers by value.
+            (Value::Int(x), Value::Uint8(y)) | (Value::Uint8(y), Value::Int(x)) => {
+                *x == i64::from(*y)
+            }
+            (Value::Uint8(x), Value::Uint8(y)) => x == y,
             (Value::Float(x), Value::Float(y)) => x == y,
             (Value::Str(x), Value::Str(y)) => x == y,
             (Value::Nil, Value::Nil) => true,
@@ -1982,6 +2024,9 @@ fn equal(a: &Value, others: &[Value]) -> Result<bool, String> {
 fn less(a: &Value, b: &Value) -> Result<bool, String> {
     match (a, b) {
         (Value::Int(x), Value::Int(y)) => Ok(x < y),
+        (Value::Int(x), Value::Uint8(y)) => Ok(*x < i64::from(*y)),
+        (Value::Uint8(x), Value::Int(y)) => Ok(i64::from(*x) < *y),
+        (Value::Uint8(x), Value::Uint8(y)) => Ok(x < y),
         (Value::Float(x), Value::Float(y)) => Ok(x < y),
         (Value::Str(x), Value::Str(y)) => Ok(x < y),
         _ if !is_basic(a) || !is_basic(b) || matches!((a, b), (Value::Bool(_), Value::Bool(_))) => {
@@ -1993,6 +2038,14 @@ fn less(a: &Value, b: &Value) -> Result<bool, String> {
 
 /// Converts an index argument, checking it against `cap`.
 fn index_arg(v: &Value, cap: usize) -> Result<usize, String> {
+    if let Value::Uint8(b) = v {
+        let i = usize::from(*b);
+        return if i <= cap {
+            Ok(i)
+        } else {
+            Err(format!("index out of range: {b}"))
+        };
+    }
     match v {
         Value::Int(x) => match usize::try_from(*x) {
             Ok(i) if i <= cap => Ok(i),
@@ -2016,7 +2069,7 @@ fn index(item: &Value, indexes: &[Value], data: &Data) -> Result<Value, String> 
             Value::Str(s) => {
                 let i = index_arg(idx, s.len())?;
                 match s.as_bytes().get(i) {
-                    Some(b) => Value::Int(i64::from(*b)),
+                    Some(b) => Value::Uint8(*b),
                     None => return Err(format!("index out of range: {i}")),
                 }
             }
@@ -2136,43 +2189,24 @@ fn query_escape(s: &str) -> String {
 // Quoting
 // ---------------------------------------------------------------------------
 
-/// An approximation of Go's `unicode.IsPrint` (letters, marks, numbers,
-/// punctuation, symbols and the ASCII space). Unassigned code points cannot be
-/// recognised without Unicode tables, so they count as printable.
+/// Go's `unicode.IsPrint` (and `strconv.IsPrint`): letters, marks, numbers,
+/// punctuation, symbols and the ASCII space. Go 1.26 judges these by Unicode 15.0, so
+/// the table is pinned to that version (`unicode-general-category` 0.6.0); unassigned
+/// code points, including those assigned only by later versions, are not printable.
 fn is_print(c: char) -> bool {
-    if c == ' ' {
-        return true;
-    }
-    if c.is_control() || c.is_whitespace() {
-        return false;
-    }
-    let u = u32::from(c);
-    let invisible = matches!(
-        u,
-        0xAD | 0x600..=0x605
-            | 0x61C
-            | 0x6DD
-            | 0x70F
-            | 0x890..=0x891
-            | 0x8E2
-            | 0x180E
-            | 0x200B..=0x200F
-            | 0x202A..=0x202E
-            | 0x2060..=0x206F
-            | 0xFDD0..=0xFDEF
-            | 0xFEFF
-            | 0xFFF0..=0xFFFB
-            | 0x110BD
-            | 0x110CD
-            | 0x13430..=0x1343F
-            | 0x1BCA0..=0x1BCA3
-            | 0x1D173..=0x1D17A
-            | 0xE0001
-            | 0xE0020..=0xE007F
-            | 0xE000..=0xF8FF
-            | 0xF_0000..=0x10_FFFF
-    );
-    !invisible && (u & 0xFFFE) != 0xFFFE
+    use unicode_general_category::GeneralCategory as Category;
+    c == ' '
+        || !matches!(
+            unicode_general_category::get_general_category(c),
+            Category::Control
+                | Category::Format
+                | Category::Surrogate
+                | Category::PrivateUse
+                | Category::Unassigned
+                | Category::SpaceSeparator
+                | Category::LineSeparator
+                | Category::ParagraphSeparator
+        )
 }
 
 fn push_escaped_char(out: &mut String, c: char, quote: char, ascii_only: bool) {
@@ -2319,6 +2353,20 @@ fn fmt_value(
         ('p', Value::Map) => return Err("the %p verb is not supported".to_owned()),
         ('t' | 'v', Value::Bool(b)) => pad(out, if *b { "true" } else { "false" }, spec),
         (_, Value::Int(i)) if verb != 'p' => fmt_int(out, *i, verb, spec, data)?,
+        ('v', Value::Uint8(b)) if spec.sharp_v => {
+            // Go prints an unsigned integer in hexadecimal under %#v.
+            let hex = Spec {
+                sharp: true,
+                ..*spec
+            };
+            fmt_integer(out, i64::from(*b), 16, false, 'v', &hex);
+        }
+        (_, Value::Uint8(b)) if verb != 'p' => match verb {
+            'v' | 'd' | 'b' | 'o' | 'O' | 'x' | 'X' | 'c' | 'q' | 'U' => {
+                fmt_int(out, i64::from(*b), verb, spec, data)?;
+            }
+            _ => bad_verb(out, verb, v, spec, data)?,
+        },
         (_, Value::Float(f)) if verb != 'p' => fmt_float(out, *f, verb, spec, data)?,
         (_, Value::Str(s)) if verb != 'p' => fmt_str(out, s, verb, spec, data)?,
         (_, Value::Map) => fmt_map(out, verb, spec, data)?,
@@ -2652,21 +2700,134 @@ fn format_float(x: f64, verb: char, prec: Option<usize>) -> String {
     }
 }
 
-fn fmt_float(out: &mut String, x: f64, verb: char, spec: &Spec, data: &Data) -> Result<(), String> {
-    let (layout, prec) = match verb {
-        'v' => ('g', None),
-        'g' | 'G' => (verb, spec.prec),
-        'e' | 'E' | 'f' | 'F' => (verb, Some(spec.prec.unwrap_or(6))),
-        'b' | 'x' | 'X' => {
-            return Err(format!(
-                "the %{verb} verb for floating-point values is not supported"
-            ))
+/// Go's `strconv.FormatFloat(x, 'b', -1, 64)` for a non-negative value: the mantissa
+/// and binary exponent as decimal integers, such as `4503599627370496p-52`.
+fn format_float_binary(x: f64) -> String {
+    let (mantissa, exponent) = float_parts(x);
+    let exponent = exponent - 52;
+    let sign = if exponent >= 0 { "+" } else { "" };
+    format!("{mantissa}p{sign}{exponent}")
+}
+
+/// The mantissa (with its implicit bit) and unbiased exponent of a finite `f64`.
+fn float_parts(x: f64) -> (u64, i64) {
+    let bits = x.to_bits();
+    let biased = i64::try_from((bits >> 52) & 0x7FF).unwrap_or(0);
+    let mut mantissa = bits & ((1 << 52) - 1);
+    let exponent = if biased == 0 {
+        1
+    } else {
+        mantissa |= 1 << 52;
+        biased
+    };
+    (mantissa, exponent - 1023)
+}
+
+/// Go's `strconv.FormatFloat(x, 'x', precision, 64)` for a non-negative value, such as
+/// `0x1.91eb851eb851fp+01`; `None` precision means as many digits as needed.
+fn format_float_hex(x: f64, precision: Option<usize>, upper: bool) -> String {
+    let (mut mantissa, mut exponent) = float_parts(x);
+    if mantissa == 0 {
+        exponent = 0;
+    }
+    // Shift so that the leading 1 (if any) is at bit 60.
+    mantissa <<= 60 - 52;
+    while mantissa != 0 && mantissa & (1 << 60) == 0 {
+        mantissa <<= 1;
+        exponent -= 1;
+    }
+    if let Some(precision) = precision.filter(|&p| p < 15) {
+        let shift = precision * 4;
+        let extra = (mantissa << shift) & ((1 << 60) - 1);
+        mantissa >>= 60 - shift;
+        if extra | (mantissa & 1) > 1 << 59 {
+            mantissa += 1;
         }
+        mantissa <<= 60 - shift;
+        if mantissa & (1 << 61) != 0 {
+            mantissa >>= 1;
+            exponent += 1;
+        }
+    }
+    let digits: &[u8; 16] = if upper {
+        b"0123456789ABCDEF"
+    } else {
+        b"0123456789abcdef"
+    };
+    let hex_digit = |m: u64| char::from(digits[usize::try_from((m >> 60) & 15).unwrap_or(0)]);
+    let mut s = String::from(if upper { "0X" } else { "0x" });
+    s.push(if (mantissa >> 60) & 1 == 1 { '1' } else { '0' });
+    mantissa <<= 4;
+    match precision {
+        None if mantissa != 0 => {
+            s.push('.');
+            while mantissa != 0 {
+                s.push(hex_digit(mantissa));
+                mantissa <<= 4;
+            }
+        }
+        Some(precision) if precision > 0 => {
+            s.push('.');
+            for _ in 0..precision {
+                s.push(hex_digit(mantissa));
+                mantissa <<= 4;
+            }
+        }
+        _ => {}
+    }
+    s.push(if upper { 'P' } else { 'p' });
+    s.push(if exponent < 0 { '-' } else { '+' });
+    let _ = write!(s, "{:02}", exponent.unsigned_abs());
+    s
+}
+
+/// Go's `#` flag on a formatted float: keep the decimal point and, for `%g` and `%x`,
+/// pad with zeros to the precision (6 when none is given).
+fn keep_decimal_point(number: &str, layout: char, precision: Option<usize>) -> String {
+    let mut digits = match layout {
+        'g' | 'G' | 'x' => precision.map_or(6, to_i64),
+        _ => 0,
+    };
+    let is_hex = matches!(layout, 'x' | 'X');
+    let split = number
+        .find(|c| matches!(c, 'p' | 'P') || (!is_hex && matches!(c, 'e' | 'E')))
+        .unwrap_or(number.len());
+    let (mantissa, tail) = number.split_at(split);
+    let mut has_point = false;
+    let mut saw_nonzero = false;
+    for c in mantissa.chars() {
+        if c == '.' {
+            has_point = true;
+            continue;
+        }
+        saw_nonzero |= c != '0';
+        if saw_nonzero {
+            digits -= 1;
+        }
+    }
+    let mut out = mantissa.to_owned();
+    if !has_point {
+        // A lone leading zero counts once towards the digits.
+        if mantissa == "0" {
+            digits -= 1;
+        }
+        out.push('.');
+    }
+    while digits > 0 {
+        out.push('0');
+        digits -= 1;
+    }
+    out.push_str(tail);
+    out
+}
+
+fn fmt_float(out: &mut String, x: f64, verb: char, spec: &Spec, data: &Data) -> Result<(), String> {
+    let (layout, precision) = match verb {
+        'v' => ('g', spec.prec),
+        'b' | 'g' | 'G' | 'x' | 'X' => (verb, spec.prec),
+        'e' | 'E' | 'f' | 'F' => (verb, Some(spec.prec.unwrap_or(6))),
         _ => return bad_verb(out, verb, &Value::Float(x), spec, data),
     };
-    if spec.sharp {
-        return Err("the # flag for floating-point values is not supported".to_owned());
-    }
     let sign = if x.is_sign_negative() && !x.is_nan() {
         Some('-')
     } else if spec.plus {
@@ -2687,7 +2848,14 @@ fn fmt_float(out: &mut String, x: f64, verb: char, spec: &Spec, data: &Data) -> 
         pad_spaces(out, &text, spec);
         return Ok(());
     }
-    let body = format_float(x.abs(), layout, prec);
+    let mut body = match layout {
+        'b' => format_float_binary(x.abs()),
+        'x' | 'X' => format_float_hex(x.abs(), precision, layout == 'X'),
+        _ => format_float(x.abs(), layout, precision),
+    };
+    if spec.sharp && layout != 'b' {
+        body = keep_decimal_point(&body, layout, precision);
+    }
     match sign {
         Some(sign) => {
             let len = body.chars().count() + 1;
@@ -2869,6 +3037,7 @@ impl Printf<'_> {
             Value::Int(n) if usize::try_from(n.unsigned_abs()).is_ok_and(|m| m <= MAX_FMT_NUM) => {
                 Some(*n)
             }
+            Value::Uint8(n) => Some(i64::from(*n)),
             _ => None,
         }
     }
@@ -3143,8 +3312,8 @@ mod tests {
             "bluespaced10",
         );
         parse_err_contains("{{ $x }}", "undefined variable \"$x\"");
-        parse_err_contains("{{ $x = 1 }}", "undefined variable \"$x\"");
-        parse_err_contains("{{ $x := $x }}", "undefined variable");
+        exec_err_contains("{{ $x = 1 }}", "undefined variable: $x");
+        exec_err_contains("{{ $x := $x }}", "undefined variable: $x");
         parse_err("{{ if true }}{{ $y := 1 }}{{ end }}{{ $y }}");
         parse_err("{{ range $k, $v := . }}{{ end }}{{ $k }}");
         parse_err("{{ with $z := 1 }}{{ end }}{{ $z }}");
@@ -3173,8 +3342,8 @@ mod tests {
             "97 10 39 233 65",
         );
         check(
-            "{{ 0x1F }} {{ -5 }} {{ +7 }} {{ 1_000 }} {{ 017 }} {{ 0o17 }} {{ 0b101 }} {{ 08 }}",
-            "31 -5 7 1000 15 15 5 8",
+            "{{ 0x1F }} {{ -5 }} {{ +7 }} {{ 1_000 }} {{ 017 }} {{ 0o17 }} {{ 0b101 }} {{ 00 }}",
+            "31 -5 7 1000 15 15 5 0",
         );
         check(
             "{{ 2.0 }} {{ 3.14 }} {{ 1e6 }} {{ 1e3 }} {{ 0.00001 }} {{ 0.0001 }}",
@@ -3191,7 +3360,7 @@ mod tests {
         check("{{ true }} {{ false }}", "true false");
         check("{{ print nil }}", "<nil>");
         check("{{ print 1 -2 }}", "1 -2");
-        parse_err_contains("{{ nil }}", "nil is not a command");
+        exec_err_contains("{{ nil }}", "nil is not a command");
         parse_err_contains("{{ 9223372036854775808 }}", "overflows int");
         parse_err_contains("{{ 99999999999999999999 }}", "overflows int");
         parse_err_contains("{{ 1+2i }}", "complex");
@@ -3301,7 +3470,6 @@ mod tests {
         check("{{ printf \"%d\" (len (print .colour .size)) }}", "6");
         check("{{ .colour | printf \"%s!\" | len }}", "5");
         check("{{ \"abc\" | len | printf \"%03d\" }}", "003");
-        parse_err_contains("{{ .colour | }}", "missing command");
         parse_err_contains("{{ | .colour }}", "unexpected \"|\" in command");
         parse_err_contains("{{ print | | .colour }}", "unexpected \"|\" in command");
         parse_err_contains(
@@ -3510,8 +3678,6 @@ mod tests {
         exec_err_contains("{{ printf .missing }}", "format must be a string");
         exec_err_contains("{{ printf }}", "wrong number of args for printf");
         exec_err_contains("{{ printf \"%p\" . }}", "not supported");
-        exec_err_contains("{{ printf \"%x\" 1.5 }}", "not supported");
-        exec_err_contains("{{ printf \"%#g\" 1.5 }}", "not supported");
         check(
             "{{ printf \"%.100000g|%.3000f\" 1.5 0.1 }}",
             &format!("1.5|0.{}", {
@@ -3667,6 +3833,173 @@ mod tests {
         assert!(
             matches!(&result, Err(TemplateError::Execute(message)) if message.contains("output exceeds")),
             "{result:?}"
+        );
+    }
+
+    // Differences found by running `render` and Go 1.26's text/template side by side;
+    // each expected value is what Go produces.
+
+    #[test]
+    fn index_of_string_yields_uint8() {
+        check("{{ printf \"%T\" (index \"hello\" 0) }}", "uint8");
+        check("{{ printf \"%#v\" (index \"hello\" 0) }}", "0x68");
+        check("{{ index \"hello\" 0 }}", "104");
+        check(
+            "{{ $b := index \"hello\" 1 }}{{ printf \"%c %x %q %d %+d %U\" $b $b $b $b $b $b }}",
+            "e 65 'e' 101 +101 U+0065",
+        );
+        check("{{ printf \"%z\" (index \"hi\" 0) }}", "%!z(uint8=104)");
+        check("{{ print (index \"hi\" 0) (index \"hi\" 1) }}", "104 105");
+        check(
+            "{{ eq (index \"hello\" 0) 104 }} {{ lt (index \"hello\" 0) 105 }}",
+            "true true",
+        );
+        check(
+            "{{ ne 104 (index \"hello\" 0) }} {{ ge 1 (index \"hello\" 0) }}",
+            "false false",
+        );
+        check("{{ index \"hello\" (index \"\\x03\" 0) }}", "108");
+        check(
+            "{{ range $i := index \"\\x03\" 0 }}{{ printf \"%T%v \" $i $i }}{{ end }}",
+            "uint80 uint81 uint82 ",
+        );
+        check("{{ printf \"%*d|\" (index \"\\x04\" 0) 7 }}", "   7|");
+        exec_err_contains("{{ len (index \"a\" 0) }}", "len of type uint8");
+        exec_err_contains(
+            "{{ (index \"a\" 0).x }}",
+            "can't evaluate field x in type uint8",
+        );
+    }
+
+    #[test]
+    fn printf_float_v_honours_precision() {
+        check("{{ printf \"%.3v\" 3.14159 }}", "3.14");
+        check("{{ printf \"%8.2v|\" 3.14159 }}", "     3.1|");
+        check("{{ printf \"%.3v\" 1234567.0 }}", "1.23e+06");
+        check("{{ printf \"%z\" 3.14159 }}", "%!z(float64=3.14159)");
+        check("{{ printf \"%.3z\" 3.14159 }}", "%!z(float64=3.14)");
+        check("{{ printf \"%#z\" 3.14 }}", "%!z(float64=3.14000)");
+    }
+
+    #[test]
+    fn printf_float_hex_binary_and_sharp_forms() {
+        check("{{ printf \"%x\" 3.14 }}", "0x1.91eb851eb851fp+01");
+        check("{{ printf \"%X\" 3.14 }}", "0X1.91EB851EB851FP+01");
+        check("{{ printf \"%b\" 3.14 }}", "7070651414971679p-51");
+        check(
+            "{{ printf \"%b %.4b\" 1.0 -1.0 }}",
+            "4503599627370496p-52 -4503599627370496p-52",
+        );
+        check("{{ printf \"%b\" 0.0 }}", "0p-1074");
+        check(
+            "{{ printf \"%x %x %x\" 1.0 0.0 -1.5 }}",
+            "0x1p+00 0x0p+00 -0x1.8p+00",
+        );
+        check(
+            "{{ printf \"%.3x|% .3x|%.0x\" 1.0 1.0 1.5 }}",
+            "0x1.000p+00| 0x1.000p+00|0x1p+01",
+        );
+        check("{{ printf \"%x\" 1e300 }}", "0x1.7e43c8800759cp+996");
+        check("{{ printf \"%x\" 5e-324 }}", "0x1p-1074");
+        check(
+            "{{ printf \"%#g|%#g|%#g\" 1.1 123456.0 1000000.0 }}",
+            "1.10000|123456.|1.00000e+06",
+        );
+        check(
+            "{{ printf \"%#g|%#g\" -1.0 1234567.0 }}",
+            "-1.00000|1.234567e+06",
+        );
+        check(
+            "{{ printf \"%#.0f|%#.0e|%#.0g\" 1.0 1.0 1.0 }}",
+            "1.|1.e+00|1.",
+        );
+        check(
+            "{{ printf \"%#.0x|%#.4x|%#.4x\" 1.0 1.0 123.0 }}",
+            "0x1.p+00|0x1.0000p+00|0x1.ec00p+06",
+        );
+        check(
+            "{{ printf \"%#.4g|%#.4g|%#.4g\" 0.012 0.0 10.2 }}",
+            "0.01200|0.000|10.20",
+        );
+        check(
+            "{{ printf \"%#9.4g|%#b\" 1.0 1.0 }}",
+            "    1.000|4503599627370496p-52",
+        );
+    }
+
+    #[test]
+    fn quoting_escapes_runes_go_does_not_print() {
+        // U+0378 is unassigned; U+1C89 was assigned only in Unicode 16, after Go's 15.0.
+        check("{{ printf \"%q\" \"\\u0378\" }}", "\"\\u0378\"");
+        check("{{ printf \"%q\" \"\\u1c89\" }}", "\"\\u1c89\"");
+        check(
+            "{{ printf \"%q\" \"\\U000e0100x\\u00ad\" }}",
+            "\"\u{e0100}x\\u00ad\"",
+        );
+        check("{{ printf \"%q\" \"\\ue000\" }}", "\"\\ue000\"");
+        check("{{ printf \"%q\" 0x1c89 }}", "'\\u1c89'");
+        check("{{ printf \"%#U\" 0x378 }}", "U+0378");
+        check("{{ printf \"%#U\" 0x1c89 }}", "U+1C89");
+        check("{{ printf \"%#U\" 0x41 }}", "U+0041 'A'");
+        check(
+            "{{ js \"\\u0378\\u1c89é\\ue000\" }}",
+            "\\u0378\\u1C89é\\uE000",
+        );
+    }
+
+    #[test]
+    fn identifiers_accept_only_letters_and_decimal_digits() {
+        check("{{ $é := 1 }}{{ $é }}", "1");
+        check("{{ $x٣ := 2 }}{{ $x٣ }}", "2");
+        check("{{ $_ := 3 }}{{ $_ }}", "3");
+        // A letter number (U+216B) and a superscript digit (U+00B2) are neither.
+        parse_err_contains("{{ $Ⅻ := 1 }}", "bad character U+216B 'Ⅻ'");
+        parse_err_contains("{{ $x² := 1 }}", "bad character U+00B2 '²'");
+        parse_err_contains("{{ .a\u{1c89} }}", "bad character U+1C89");
+    }
+
+    #[test]
+    fn nil_command_and_unset_variables_fail_only_when_executed() {
+        check("{{ if false }}{{ nil }}{{ end }}ok", "ok");
+        check("{{ if false }}{{ $x = 1 }}{{ $x }}{{ end }}ok", "ok");
+        check("{{ if false }}{{ $y := $y }}{{ end }}ok", "ok");
+        check("{{ or 1 (nil) }} {{ and 0 (nil) }}", "1 0");
+        check("{{ $x := 1 }}{{ $x := $x }}{{ $x }}", "1");
+        exec_err_contains("{{ nil }}", "nil is not a command");
+        exec_err_contains("{{ $x = 1 }}", "undefined variable: $x");
+        exec_err_contains("{{ $y := $y }}", "undefined variable: $y");
+        exec_err_contains(
+            "{{ range $k, $v := $v }}{{ end }}",
+            "undefined variable: $v",
+        );
+        parse_err_contains("{{ $z }}", "undefined variable \"$z\"");
+        parse_err_contains(
+            "{{ if true }}{{ $x := 1 }}{{ end }}{{ $x }}",
+            "undefined variable \"$x\"",
+        );
+    }
+
+    #[test]
+    fn pipeline_trailing_pipe_is_accepted() {
+        check("{{ .colour | }}", "blue");
+        check("{{ (1 |) }}", "1");
+        check("{{ .colour | printf \"%s!\" | }}", "blue!");
+        parse_err_contains("{{ | .colour }}", "unexpected \"|\" in command");
+        parse_err_contains("{{ .colour | | }}", "unexpected \"|\" in command");
+    }
+
+    #[test]
+    fn numbers_with_leading_zero_and_a_non_octal_digit_are_rejected() {
+        parse_err_contains("{{ 08 }}", "integer overflow: \"08\"");
+        parse_err_contains(
+            "{{ if false }}{{ 09 }}{{ end }}",
+            "integer overflow: \"09\"",
+        );
+        parse_err_contains("{{ -0_8 }}", "integer overflow: \"-0_8\"");
+        parse_err_contains("{{ 0o9 }}", "bad number syntax: \"0o9\"");
+        check(
+            "{{ 017 }} {{ 0 }} {{ 00 }} {{ 08.5 }} {{ 09e1 }}",
+            "15 0 0 8.5 90",
         );
     }
 }
