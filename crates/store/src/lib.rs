@@ -80,7 +80,7 @@ mod scope;
 mod sql;
 mod stats;
 mod store;
-mod template;
+use store_template as template; // The Go text/template engine, its own crate.
 mod transaction;
 mod transfer;
 mod workspace;
