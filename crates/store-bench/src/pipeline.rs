@@ -16,6 +16,7 @@ use flate2::write::GzEncoder;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{params, Connection, OpenFlags, ToSql, TransactionBehavior};
 use serde_json::{Map, Value};
+use store::statements::{self, entries as sql};
 use store::QuotaConfig;
 
 use crate::backend::now_ms;
@@ -29,8 +30,8 @@ pub const QUOTA: QuotaConfig = QuotaConfig {
     max_keys: 10_000_000,
     max_groups: 1_000,
 };
-/// The bucket of points written with no journal configured (`journal.rs`).
-pub const BUCKET: &str = "store";
+/// The bucket of points written with no journal configured.
+pub const BUCKET: &str = statements::pipeline::LOCAL_BUCKET;
 /// The measurement of every benchmark point.
 pub const MEASUREMENT: &str = "bench";
 /// Points carry tag `host` = one of this many hosts; the Flux query selects one.
@@ -90,69 +91,30 @@ impl JournalQuery {
     }
 }
 
-// The store's SQL, character for character.
-pub(crate) const SQL_EXISTS: &str = "SELECT 1 FROM entries
-    WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-pub(crate) const SQL_COUNT_PREFIX_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
-    LIMIT ?4)";
-pub(crate) const SQL_COUNT_GROUPS_PREFIX_UP_TO: &str =
-    "SELECT COUNT(*) FROM (SELECT DISTINCT group_name
-    FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
-    LIMIT ?4)";
-pub(crate) const SQL_GROUP_IS_LIVE: &str = "SELECT 1 FROM entries
-    WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2) LIMIT 1";
-pub(crate) const SQL_INSERT_POINT: &str = "INSERT INTO journal_entries
-    (bucket_name, measurement, fields_json, tags_json, committed_at)
-    VALUES (?1, ?2, ?3, ?4, ?5)";
-pub(crate) const SQL_UNARCHIVED_IN_BUCKET: &str =
-    "SELECT entry_id, bucket_name, measurement, fields_json,
-        tags_json, committed_at
-    FROM journal_entries
-    WHERE archived_at IS NULL AND bucket_name = ?1
-        AND (?2 IS NULL OR committed_at >= ?2) AND (?3 IS NULL OR committed_at < ?3)
-    ORDER BY committed_at, entry_id";
-pub(crate) const CREATE_WORKSPACE: &str = "CREATE TABLE IF NOT EXISTS workspace_entries (
-    entry_id   INTEGER PRIMARY KEY AUTOINCREMENT,
-    entry_kind TEXT NOT NULL,
-    entry_data TEXT NOT NULL,
-    created_at INTEGER NOT NULL
-);
-CREATE VIEW IF NOT EXISTS entries (id, kind, data, created_at) AS
-    SELECT entry_id, entry_kind, entry_data, created_at FROM workspace_entries;
-CREATE TABLE IF NOT EXISTS workspace_meta (
-    meta_key   TEXT PRIMARY KEY,
-    meta_value TEXT NOT NULL
-)";
-pub(crate) const SQL_WRITE_META: &str =
-    "INSERT INTO workspace_meta (meta_key, meta_value) VALUES (?1, ?2)
-    ON CONFLICT (meta_key) DO UPDATE SET meta_value = excluded.meta_value";
-pub(crate) const SQL_PUT: &str =
-    "INSERT INTO workspace_entries (entry_kind, entry_data, created_at) VALUES (?1, ?2, ?3)";
-pub(crate) const SQL_AGGREGATE: &str =
-    "SELECT entry_kind, COUNT(*) FROM workspace_entries GROUP BY entry_kind ORDER BY entry_kind";
-pub(crate) const SQL_IS_COMMITTED: &str = "SELECT 1 FROM workspace_commits WHERE workspace_id = ?1";
-pub(crate) const SQL_RECORD_COMMIT: &str = "INSERT INTO workspace_commits
-    (workspace_id, workspace_name, entry_id, committed_at) VALUES (?1, ?2, ?3, ?4)";
-pub(crate) const SQL_MAX_ENTRY_ID: &str = "SELECT COALESCE(MAX(entry_id), 0) FROM journal_entries";
-pub(crate) const SQL_SELECTION_PAGE: &str =
-    "SELECT entry_id, bucket_name, measurement, fields_json,
-        tags_json, committed_at
-    FROM journal_entries
-    WHERE archived_at IS NULL AND committed_at < ?4 AND entry_id <= ?5
-        AND (committed_at, entry_id) > (?2, ?3)
-    ORDER BY committed_at, entry_id LIMIT ?1";
-pub(crate) const SQL_MARK_ARCHIVED: &str =
-    "UPDATE journal_entries SET archived_at = ?1, archive_name = ?2
-    WHERE archived_at IS NULL AND committed_at < ?3 AND entry_id <= ?4";
-pub(crate) const SQL_INSERT_ARCHIVE: &str = "INSERT INTO journal_archives
-    (archive_name, final_path, temp_path, created_at) VALUES (?1, ?2, ?3, ?4)";
-pub(crate) const SQL_MARK_PUBLISHED: &str =
-    "UPDATE journal_archives SET published_at = ?1 WHERE archive_name = ?2";
-/// The store's page size for journal pages (`paging.rs`) and its workspace statement cache.
-const PAGE_SIZE: i64 = 256;
-const WORKSPACE_STATEMENT_CACHE_CAPACITY: usize = 16;
+// The store's own statements and settings (`store::statements`), so the baseline runs
+// the same SQL by construction.
+pub(crate) const SQL_EXISTS: &str = sql::EXISTS;
+pub(crate) const SQL_COUNT_PREFIX_UP_TO: &str = sql::COUNT_PREFIX_UP_TO;
+pub(crate) const SQL_COUNT_GROUPS_PREFIX_UP_TO: &str = sql::COUNT_GROUPS_PREFIX_UP_TO;
+pub(crate) const SQL_GROUP_IS_LIVE: &str = sql::GROUP_IS_LIVE;
+pub(crate) const SQL_INSERT_POINT: &str = statements::pipeline::INSERT_POINT;
+pub(crate) const SQL_UNARCHIVED_IN_BUCKET: &str = statements::pipeline::UNARCHIVED_IN_BUCKET;
+pub(crate) const CREATE_WORKSPACE: &str = statements::pipeline::CREATE_WORKSPACE;
+pub(crate) const SQL_WRITE_META: &str = statements::pipeline::WRITE_META;
+pub(crate) const SQL_PUT: &str = statements::pipeline::PUT;
+pub(crate) const SQL_AGGREGATE: &str = statements::pipeline::AGGREGATE;
+pub(crate) const SQL_IS_COMMITTED: &str = statements::pipeline::IS_COMMITTED;
+pub(crate) const SQL_RECORD_COMMIT: &str = statements::pipeline::RECORD_COMMIT;
+pub(crate) const SQL_MAX_ENTRY_ID: &str = statements::pipeline::MAX_ENTRY_ID;
+pub(crate) const SQL_SELECTION_PAGE: &str = statements::pipeline::SELECTION_PAGE;
+pub(crate) const SQL_MARK_ARCHIVED: &str = statements::pipeline::MARK_ARCHIVED;
+pub(crate) const SQL_INSERT_ARCHIVE: &str = statements::pipeline::INSERT_ARCHIVE;
+pub(crate) const SQL_MARK_PUBLISHED: &str = statements::pipeline::MARK_PUBLISHED;
+/// The store's page size for journal pages and its workspace statement cache.
+#[allow(clippy::cast_possible_wrap)] // 256
+const PAGE_SIZE: i64 = statements::PAGE_SIZE as i64;
+const WORKSPACE_STATEMENT_CACHE_CAPACITY: usize =
+    statements::pipeline::WORKSPACE_STATEMENT_CACHE_CAPACITY;
 
 /// The exclusive upper bound of the names starting with `prefix`, bound as the store
 /// binds it (see `backend.rs`).
@@ -611,74 +573,6 @@ pub fn compact(connection: &Connection, output: &Path, name: &str, cutoff: i64) 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const ENTRIES_SOURCE: &str = include_str!("../../store/src/entries.rs");
-    const JOURNAL_SOURCE: &str = include_str!("../../store/src/journal.rs");
-    const WORKSPACE_SOURCE: &str = include_str!("../../store/src/workspace.rs");
-    const COMPACT_SOURCE: &str = include_str!("../../store/src/compact.rs");
-    const SCOPE_SOURCE: &str = include_str!("../../store/src/scope.rs");
-    const PAGING_SOURCE: &str = include_str!("../../store/src/paging.rs");
-
-    #[test]
-    fn raw_pipeline_sql_is_the_stores_sql() {
-        for (source, statements) in [
-            (
-                ENTRIES_SOURCE,
-                &[
-                    SQL_EXISTS,
-                    SQL_COUNT_PREFIX_UP_TO,
-                    SQL_COUNT_GROUPS_PREFIX_UP_TO,
-                    SQL_GROUP_IS_LIVE,
-                ][..],
-            ),
-            (
-                JOURNAL_SOURCE,
-                &[SQL_INSERT_POINT, SQL_UNARCHIVED_IN_BUCKET][..],
-            ),
-            (
-                WORKSPACE_SOURCE,
-                &[
-                    CREATE_WORKSPACE,
-                    SQL_WRITE_META,
-                    SQL_PUT,
-                    SQL_AGGREGATE,
-                    SQL_IS_COMMITTED,
-                    SQL_RECORD_COMMIT,
-                ][..],
-            ),
-            (
-                COMPACT_SOURCE,
-                &[
-                    SQL_MAX_ENTRY_ID,
-                    SQL_SELECTION_PAGE,
-                    SQL_MARK_ARCHIVED,
-                    SQL_INSERT_ARCHIVE,
-                    SQL_MARK_PUBLISHED,
-                ][..],
-            ),
-        ] {
-            for sql in statements {
-                assert!(source.contains(sql), "the store no longer runs: {sql}");
-            }
-        }
-        // The quota check's order (`scope.rs` `refusal`) and the constants used above.
-        for step in [
-            "entries::exists(connection, group, key)",
-            "entries::count_prefix_up_to(connection, &self.prefix, max_keys)? >= max_keys",
-            "!entries::group_is_live(connection, group)?",
-            "entries::count_groups_prefix_up_to(connection, &self.prefix, max_groups)?",
-        ] {
-            assert!(
-                SCOPE_SOURCE.contains(step),
-                "the quota check changed: {step}"
-            );
-        }
-        assert!(PAGING_SOURCE.contains("PAGE_SIZE: usize = 256"));
-        assert!(WORKSPACE_SOURCE.contains("STATEMENT_CACHE_CAPACITY: usize = 16"));
-        assert!(WORKSPACE_SOURCE.contains("pragma_update(None, \"synchronous\", \"OFF\")"));
-        assert!(COMPACT_SOURCE.contains("flate2::Compression::default()"));
-        assert!(JOURNAL_SOURCE.contains("const LOCAL_BUCKET: &str = \"store\""));
-    }
 
     #[test]
     fn flux_text_good_names_the_query() {

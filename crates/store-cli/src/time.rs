@@ -20,11 +20,27 @@ pub(crate) fn parse_age_or_time(text: &str) -> Result<SystemTime, String> {
             .checked_sub(age)
             .ok_or_else(|| format!("age {text:?} reaches before 1970"));
     }
-    humantime::parse_rfc3339_weak(trimmed).map_err(|_| {
-        format!(
-            "invalid time {text:?}: use an age such as 90d or 12h, or an RFC 3339 time such as 2026-01-02T03:04:05Z"
-        )
-    })
+    // jiff reads RFC 3339 with any offset (`Z`, `+02:00`), which humantime's does not.
+    trimmed
+        .parse::<jiff::Timestamp>()
+        .ok()
+        .and_then(system_time)
+        .ok_or_else(|| {
+            format!(
+                "invalid time {text:?}: use an age such as 90d or 12h, or an RFC 3339 time such as 2026-01-02T03:04:05Z or 2026-01-02T05:04:05+02:00"
+            )
+        })
+}
+
+/// The same instant as a `SystemTime` (jiff converts only the other way).
+fn system_time(timestamp: jiff::Timestamp) -> Option<SystemTime> {
+    let since_epoch = timestamp.as_duration();
+    let magnitude = since_epoch.unsigned_abs();
+    if since_epoch.is_negative() {
+        SystemTime::UNIX_EPOCH.checked_sub(magnitude)
+    } else {
+        SystemTime::UNIX_EPOCH.checked_add(magnitude)
+    }
 }
 
 #[cfg(test)]
@@ -61,7 +77,14 @@ mod tests {
             .duration_since(SystemTime::UNIX_EPOCH)
             .expect("after 1970");
         assert_eq!(since_epoch.as_secs(), 1_767_323_045);
-        for bad in ["yesterday", "", "2026-13-01T00:00:00Z"] {
+        let offset = parse_age_or_time("2026-01-02T05:04:05+02:00").expect("offset time");
+        assert_eq!(offset, fixed, "an offset names the same instant");
+        for bad in [
+            "yesterday",
+            "",
+            "2026-13-01T00:00:00Z",
+            "2026-01-02T03:04:05",
+        ] {
             assert!(parse_age_or_time(bad).is_err(), "{bad:?}");
         }
     }

@@ -52,24 +52,26 @@ const ZSTD_LEVEL: i32 = 3;
 /// one writes to it continuously), so it is a leftover of a crash and can go.
 const STRAY_TEMPORARY_AGE: Duration = Duration::from_secs(3_600);
 
-const SQL_MAX_ENTRY_ID: &str = "SELECT COALESCE(MAX(entry_id), 0) FROM journal_entries";
+pub(crate) const SQL_MAX_ENTRY_ID: &str = "SELECT COALESCE(MAX(entry_id), 0) FROM journal_entries";
 /// Keyset pages of points: `?1` is the page size and the page starts after the point
 /// `(?2, ?3)` (`(i64::MIN, i64::MIN)` for the first page, before every row); the
 /// selection's own parameters follow.
-const SQL_SELECTION_PAGE: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
+pub(crate) const SQL_SELECTION_PAGE: &str =
+    "SELECT entry_id, bucket_name, measurement, fields_json,
         tags_json, committed_at
     FROM journal_entries
     WHERE archived_at IS NULL AND committed_at < ?4 AND entry_id <= ?5
         AND (committed_at, entry_id) > (?2, ?3)
     ORDER BY committed_at, entry_id LIMIT ?1";
-const SQL_MARK_ARCHIVED: &str = "UPDATE journal_entries SET archived_at = ?1, archive_name = ?2
+pub(crate) const SQL_MARK_ARCHIVED: &str =
+    "UPDATE journal_entries SET archived_at = ?1, archive_name = ?2
     WHERE archived_at IS NULL AND committed_at < ?3 AND entry_id <= ?4";
-const SQL_INSERT_ARCHIVE: &str = "INSERT INTO journal_archives
+pub(crate) const SQL_INSERT_ARCHIVE: &str = "INSERT INTO journal_archives
     (archive_name, final_path, temp_path, created_at) VALUES (?1, ?2, ?3, ?4)";
 const SQL_ARCHIVE_NAME_USED: &str = "SELECT 1 FROM journal_archives WHERE archive_name = ?1";
 const SQL_PENDING_ARCHIVES: &str = "SELECT archive_name, final_path, temp_path
     FROM journal_archives WHERE published_at IS NULL ORDER BY created_at, archive_name";
-const SQL_MARK_PUBLISHED: &str =
+pub(crate) const SQL_MARK_PUBLISHED: &str =
     "UPDATE journal_archives SET published_at = ?1 WHERE archive_name = ?2";
 const SQL_ARCHIVE_ROWS_PAGE: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
         tags_json, committed_at

@@ -59,15 +59,16 @@ pub struct JournalEntry {
 }
 
 /// The bucket of points written while no journal is configured.
-const LOCAL_BUCKET: &str = "store";
+pub(crate) const LOCAL_BUCKET: &str = "store";
 
-const SQL_INSERT_POINT: &str = "INSERT INTO journal_entries
+pub(crate) const SQL_INSERT_POINT: &str = "INSERT INTO journal_entries
     (bucket_name, measurement, fields_json, tags_json, committed_at)
     VALUES (?1, ?2, ?3, ?4, ?5)";
 const SQL_UNARCHIVED: &str = "SELECT entry_id, bucket_name, measurement, fields_json, tags_json,
         committed_at
     FROM journal_entries WHERE archived_at IS NULL ORDER BY committed_at, entry_id";
-const SQL_UNARCHIVED_IN_BUCKET: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
+pub(crate) const SQL_UNARCHIVED_IN_BUCKET: &str =
+    "SELECT entry_id, bucket_name, measurement, fields_json,
         tags_json, committed_at
     FROM journal_entries
     WHERE archived_at IS NULL AND bucket_name = ?1

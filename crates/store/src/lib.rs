@@ -60,24 +60,23 @@
 // Public only where it is needed: the crate's surface is the `pub use` block below.
 #![allow(clippy::module_name_repetitions)]
 
-mod civil;
-mod compact;
+// The layers, lowest first; a module imports only from its own layer or lower ones.
+// Foundation: `error`, `config`, `crash` (fault injection for the crash tests).
 mod config;
 mod crash;
-mod database;
-mod entries;
 mod error;
-mod events;
+// Storage: the SQLite connection, schema, SQL helpers, read-only queries and paging.
+mod sqlite;
+// Key-value: the entries SQL, namespaces, events and the operations written once.
+mod kv;
+// The public face and what is not yet in a layer of its own.
+mod civil;
+mod compact;
 mod export;
 mod flux;
 mod journal;
-mod operations;
-mod paging;
 mod purge;
-mod rows;
-mod schema;
-mod scope;
-mod sql;
+mod scoped;
 mod stats;
 mod store;
 use store_template as template; // The Go text/template engine, its own crate.
@@ -85,16 +84,24 @@ mod transaction;
 mod transfer;
 mod workspace;
 
+#[doc(hidden)]
+pub mod statements;
+
+// Old paths of moved modules, for the modules still to move.
+use kv::{entries, events, operations};
+use sqlite::{connection as database, paging, query as rows, schema, sql};
+
 pub use crate::compact::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::config::{
     Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
 };
 pub use crate::error::{Error, QuotaLimit, Result};
-pub use crate::events::{Event, EventType, Subscription, Watcher};
 pub use crate::journal::{JournalEntry, Row};
-pub use crate::scope::{ScopedStore, ScopedTransaction};
+pub use crate::kv::entries::KeyValue;
+pub use crate::kv::events::{Event, EventType, Subscription, Watcher};
+pub use crate::scoped::{ScopedStore, ScopedTransaction};
 pub use crate::stats::StoreStats;
-pub use crate::store::{KeyValue, Store};
+pub use crate::store::Store;
 pub use crate::transaction::Transaction;
 pub use crate::transfer::Entry;
 pub use crate::workspace::Workspace;

@@ -12,30 +12,14 @@ use crate::compact;
 use crate::config::StoreConfig;
 use crate::database::Database;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventHub, Subscription, Watcher};
 use crate::export::Exporter;
+use crate::kv::entries::KeyValue;
+use crate::kv::events::{Event, EventHub, Subscription, Watcher};
 use crate::operations::{Backend, Operations, STORE_NAMES};
 use crate::paging::Paged;
 use crate::purge::PurgeWorker;
 use crate::schema;
 use crate::workspace::{self, OrphanCache};
-
-/// A key and its value, as yielded by [`Store::all`] and returned by [`Store::get_page`].
-///
-/// ```
-/// let store = store::Store::open(":memory:")?;
-/// store.set("config", "colour", "blue")?;
-/// let page = store.get_page("config", 0, 10)?;
-/// assert_eq!(page, vec![store::KeyValue { key: "colour".into(), value: "blue".into() }]);
-/// # Ok::<(), store::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyValue {
-    /// The entry's key.
-    pub key: String,
-    /// The entry's value.
-    pub value: String,
-}
 
 /// An embedded key-value store in one SQLite file.
 ///

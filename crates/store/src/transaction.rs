@@ -13,10 +13,11 @@ use std::time::Duration;
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-use crate::events::Event;
-use crate::operations::{Backend, Operations, TRANSACTION_NAMES};
-use crate::paging::Paged;
-use crate::store::{KeyValue, Store};
+use crate::kv::entries::KeyValue;
+use crate::kv::events::Event;
+use crate::kv::operations::{Backend, Operations, TRANSACTION_NAMES};
+use crate::sqlite::paging::Paged;
+use crate::store::Store;
 
 /// The handle a [`Store::transaction`] closure works through. Its methods are the
 /// store's, run inside the transaction: reads see the transaction's own pending writes.

@@ -51,9 +51,9 @@ use crate::store::{Inner, Store};
 const EXTENSION: &str = "duckdb";
 const QUARANTINE: &str = "quarantine";
 const MAXIMUM_NAME_BYTES: usize = 200;
-const STATEMENT_CACHE_CAPACITY: usize = 16;
+pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 16;
 
-const CREATE_WORKSPACE: &str = "CREATE TABLE IF NOT EXISTS workspace_entries (
+pub(crate) const CREATE_WORKSPACE: &str = "CREATE TABLE IF NOT EXISTS workspace_entries (
     entry_id   INTEGER PRIMARY KEY AUTOINCREMENT,
     entry_kind TEXT NOT NULL,
     entry_data TEXT NOT NULL,
@@ -68,15 +68,16 @@ CREATE TABLE IF NOT EXISTS workspace_meta (
 const SQL_HAS_ENTRIES_TABLE: &str =
     "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'workspace_entries'";
 const SQL_READ_META: &str = "SELECT meta_value FROM workspace_meta WHERE meta_key = ?1";
-const SQL_WRITE_META: &str = "INSERT INTO workspace_meta (meta_key, meta_value) VALUES (?1, ?2)
+pub(crate) const SQL_WRITE_META: &str =
+    "INSERT INTO workspace_meta (meta_key, meta_value) VALUES (?1, ?2)
     ON CONFLICT (meta_key) DO UPDATE SET meta_value = excluded.meta_value";
-const SQL_PUT: &str =
+pub(crate) const SQL_PUT: &str =
     "INSERT INTO workspace_entries (entry_kind, entry_data, created_at) VALUES (?1, ?2, ?3)";
 const SQL_COUNT: &str = "SELECT COUNT(*) FROM workspace_entries";
-const SQL_AGGREGATE: &str =
+pub(crate) const SQL_AGGREGATE: &str =
     "SELECT entry_kind, COUNT(*) FROM workspace_entries GROUP BY entry_kind ORDER BY entry_kind";
-const SQL_IS_COMMITTED: &str = "SELECT 1 FROM workspace_commits WHERE workspace_id = ?1";
-const SQL_RECORD_COMMIT: &str = "INSERT INTO workspace_commits
+pub(crate) const SQL_IS_COMMITTED: &str = "SELECT 1 FROM workspace_commits WHERE workspace_id = ?1";
+pub(crate) const SQL_RECORD_COMMIT: &str = "INSERT INTO workspace_commits
     (workspace_id, workspace_name, entry_id, committed_at) VALUES (?1, ?2, ?3, ?4)";
 /// A buffer of JSON records that ends as one journal point. Create one with
 /// [`Store::new_workspace`] or [`Store::open_workspace`]; finish it with

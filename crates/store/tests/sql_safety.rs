@@ -265,7 +265,12 @@ fn query_journal_bad_writes_attach_extensions_and_second_statements_change_nothi
     }
     for sql in statements(LOAD_EXTENSION, directory.path(), "", "") {
         let outcome = store.query_journal(&sql);
-        assert_refused(outcome, "store.query_journal", "not authorized", &sql);
+        assert_refused(
+            outcome,
+            "store.query_journal",
+            "would call load_extension()",
+            &sql,
+        );
     }
     assert_eq!(store_snapshot(&path), before);
     assert_eq!(files_in(directory.path()), files, "a file appeared");
@@ -309,7 +314,12 @@ fn workspace_query_bad_writes_attach_extensions_and_second_statements_change_not
     }
     for sql in statements(LOAD_EXTENSION, directory.path(), "", "") {
         let outcome = workspace.query(&sql);
-        assert_refused(outcome, "store.workspace.query", "not authorized", &sql);
+        assert_refused(
+            outcome,
+            "store.workspace.query",
+            "would call load_extension()",
+            &sql,
+        );
     }
     assert_eq!(workspace_snapshot(&workspace), before);
     assert_eq!(files_in(directory.path()), files, "a file appeared");

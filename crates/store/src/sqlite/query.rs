@@ -1,18 +1,29 @@
 //! Read-only SQL from callers, and SQLite rows as JSON objects.
 //!
-//! The Go package executed whatever `QueryJournal` was given. Here a caller's SQL runs
-//! only if SQLite itself says the prepared statement is read-only
-//! (`sqlite3_stmt_readonly`) and it is the only statement in the text, so a query can
-//! never change the store, attach another file or run a second statement smuggled after
-//! a `;`. Extension loading is off in the bundled SQLite, so `load_extension()` fails.
+//! The Go package executed whatever `QueryJournal` was given. Here SQLite itself decides
+//! what a caller's SQL may do: while the statement is prepared, the connection's
+//! authorizer (`sqlite3_set_authorizer`) is told of every action the statement would take
+//! — each table it reads, each function, pragma, write, attach, transaction or schema
+//! change — and the statement runs only if every action is a read
+//! ([`permits`]), SQLite reports the statement read-only (`sqlite3_stmt_readonly`), and it
+//! is the only statement in the text. So a query can never change the store, attach
+//! another file or run a second statement smuggled after a `;`, whatever its spelling,
+//! comments or `WITH` clauses. `EXPLAIN` (of anything) only describes a statement and
+//! runs none of it, so it is allowed. Extension loading is off in the bundled SQLite, and
+//! `load_extension()` is refused as well.
+//!
+//! Preparing a statement executes nothing, so the authorizer only records what it sees
+//! and always allows: the refusal is made here, before the first step, with one message.
 //!
 //! A read-only query can still be endless (`WITH RECURSIVE` without a stop) or huge, and
 //! it holds the store's connection while it runs, so it is bounded: it is interrupted
 //! after [`QUERY_TIME_LIMIT`] and refused past [`QUERY_ROW_LIMIT`] rows, with an error
 //! that says which, rather than hanging every other caller or exhausting memory.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 use serde_json::{Map, Number, Value};
@@ -23,8 +34,8 @@ use crate::error::{Error, Result};
 const READ_ONLY: &str = "only a single read-only SQL statement is allowed \
      (SELECT, WITH, EXPLAIN, or PRAGMA in its query form)";
 
-/// Pragmas whose parenthesised argument names a table or schema to inspect; every other
-/// pragma's argument sets something, so only the bare query form is accepted.
+/// Pragmas whose argument names a table, index or schema to inspect; every other pragma's
+/// argument sets something, so only the bare query form is accepted.
 const INSPECTING_PRAGMAS: &[&str] = &[
     "table_info",
     "table_xinfo",
@@ -91,7 +102,19 @@ pub(crate) fn query_read_only_within(
     connection
         .progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= deadline))
         .map_err(|source| Error::database(operation, "limit query time", source))?;
-    let result = run_read_only(connection, operation, sql, inflate, limits);
+    let refused = Arc::new(Mutex::new(None::<String>));
+    let audit = Arc::clone(&refused);
+    let audited = connection.authorizer(Some(move |context: AuthContext<'_>| {
+        if !permits(&context.action) {
+            let mut first = audit.lock().unwrap_or_else(PoisonError::into_inner);
+            first.get_or_insert_with(|| describe(&context.action));
+        }
+        Authorization::Allow
+    }));
+    let result = audited
+        .map_err(|source| Error::database(operation, "audit query", source))
+        .and_then(|()| run_read_only(connection, operation, sql, inflate, limits, &refused));
+    let unaudited = connection.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
     let removed = connection.progress_handler(0, None::<fn() -> bool>);
     let rows = result.map_err(|error| match error {
         Error::Query { .. } if Instant::now() >= deadline => Error::query(
@@ -105,6 +128,7 @@ pub(crate) fn query_read_only_within(
         other => other,
     })?;
     removed.map_err(|source| Error::database(operation, "limit query time", source))?;
+    unaudited.map_err(|source| Error::database(operation, "audit query", source))?;
     Ok(rows)
 }
 
@@ -114,25 +138,26 @@ fn run_read_only(
     sql: &str,
     inflate: Inflate,
     limits: QueryLimits,
+    refused: &Mutex<Option<String>>,
 ) -> Result<Vec<Map<String, Value>>> {
-    let (keyword, rest) = first_keyword(sql);
-    // SQLite calls ATTACH, DETACH, BEGIN and the like read-only (they leave the file
-    // unchanged), so the statement's kind is checked as well as SQLite's verdict.
-    if !READ_ONLY_KEYWORDS
-        .iter()
-        .any(|allowed| allowed.eq_ignore_ascii_case(keyword))
-    {
-        return Err(Error::query(operation, READ_ONLY, None));
-    }
-    if keyword.eq_ignore_ascii_case("pragma") {
-        check_pragma(operation, rest)?;
-    }
     let mut statement = connection.prepare(sql).map_err(|source| match source {
         rusqlite::Error::MultipleStatement => Error::query(operation, READ_ONLY, None),
         rusqlite::Error::Empty => Error::query(operation, "query is empty", None),
         other => Error::query(operation, format!("prepare query: {other}"), Some(other)),
     })?;
-    if !statement.readonly() {
+    let is_explain = statement.is_explain() > 0;
+    let refusal = refused
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    if let Some(action) = refusal.filter(|_| !is_explain) {
+        return Err(Error::query(
+            operation,
+            format!("{READ_ONLY}; this one would {action}"),
+            None,
+        ));
+    }
+    if !statement.readonly() && !is_explain {
         return Err(Error::query(operation, READ_ONLY, None));
     }
     let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
@@ -165,7 +190,8 @@ fn run_read_only(
     Ok(result)
 }
 
-/// The statement kinds a caller may run.
+/// The statement kinds a caller may run, by first keyword: how `query_journal` tells SQL
+/// from Flux. It decides nothing about safety; [`permits`] does.
 pub(crate) const READ_ONLY_KEYWORDS: &[&str] = &["select", "with", "explain", "pragma"];
 
 /// The first word of `sql` after white space and SQL comments, and the text after it.
@@ -192,49 +218,49 @@ pub(crate) fn first_keyword(sql: &str) -> (&str, &str) {
 /// in SQL it runs itself); `incremental_vacuum` frees pages.
 const ACTING_PRAGMAS: &[&str] = &["optimize", "incremental_vacuum"];
 
-/// The pragma's name in `rest` (the text after `PRAGMA`), without its schema, quotes,
-/// comments and white space, in lower case.
-fn pragma_name(rest: &str) -> String {
-    let mut bare = String::new();
-    let mut text = rest;
-    while !text.is_empty() {
-        if let Some(comment) = text.strip_prefix("--") {
-            text = comment.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(comment) = text.strip_prefix("/*") {
-            text = comment.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            let mut characters = text.chars();
-            let character = characters.next().unwrap_or(' ');
-            if matches!(character, '(' | ';' | '=') {
-                break;
-            }
-            if !character.is_whitespace() && !matches!(character, '"' | '\'' | '`' | '[' | ']') {
-                bare.push(character.to_ascii_lowercase());
-            }
-            text = characters.as_str();
+/// Whether a caller's statement may take `action`: reads, the functions SQLite ships
+/// (not `load_extension`), recursive common table expressions, and pragmas in their
+/// query form or inspecting a table. Everything else — writes, schema changes, attach,
+/// transactions, savepoints, `ANALYZE`, `REINDEX`, virtual-table changes and any action
+/// this SQLite names that rusqlite does not — is refused.
+fn permits(action: &AuthAction<'_>) -> bool {
+    match action {
+        AuthAction::Select | AuthAction::Read { .. } | AuthAction::Recursive => true,
+        AuthAction::Function { function_name } => {
+            !function_name.eq_ignore_ascii_case("load_extension")
         }
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value,
+        } => {
+            let name = pragma_name.to_ascii_lowercase();
+            match pragma_value {
+                None => !ACTING_PRAGMAS.contains(&name.as_str()),
+                Some(_) => INSPECTING_PRAGMAS.contains(&name.as_str()),
+            }
+        }
+        _ => false,
     }
-    bare.rsplit('.').next().unwrap_or_default().to_owned()
 }
 
-/// Refuses the setting forms of `PRAGMA` (`= value`, or `(value)` for a pragma that does
-/// not inspect a table), which SQLite may still report as read-only, and the pragmas that
-/// act even when bare. `rest` is the text after the `PRAGMA` keyword.
-fn check_pragma(operation: &'static str, rest: &str) -> Result<()> {
-    if rest.contains('=') || ACTING_PRAGMAS.contains(&pragma_name(rest).as_str()) {
-        return Err(Error::query(operation, READ_ONLY, None));
-    }
-    if let Some(open) = rest.find('(') {
-        let name = rest[..open].trim();
-        let name = name.rsplit('.').next().unwrap_or(name).trim();
-        let is_inspecting = INSPECTING_PRAGMAS
-            .iter()
-            .any(|pragma| pragma.eq_ignore_ascii_case(name));
-        if !is_inspecting {
-            return Err(Error::query(operation, READ_ONLY, None));
+/// What a refused action would have done, for the error message.
+fn describe(action: &AuthAction<'_>) -> String {
+    match action {
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value: Some(value),
+        } => format!("set PRAGMA {pragma_name} to {value}"),
+        AuthAction::Pragma { pragma_name, .. } => format!("run PRAGMA {pragma_name}"),
+        AuthAction::Function { function_name } => format!("call {function_name}()"),
+        AuthAction::Insert { table_name } => format!("insert into {table_name}"),
+        AuthAction::Update { table_name, .. } => format!("update {table_name}"),
+        AuthAction::Delete { table_name } => format!("delete from {table_name}"),
+        AuthAction::Attach { filename } => format!("attach {filename:?}"),
+        AuthAction::Transaction { .. } | AuthAction::Savepoint { .. } => {
+            "begin or end a transaction".to_owned()
         }
+        other => format!("change the database ({other:?})"),
     }
-    Ok(())
 }
 
 /// SQLite's value as JSON: INTEGER → integer, REAL → number (non-finite → null), TEXT →
@@ -325,12 +351,32 @@ mod tests {
     }
 
     #[test]
-    fn pragma_name_good_ignores_schema_quotes_comments_and_case() {
-        assert_eq!(pragma_name(" optimize"), "optimize");
-        assert_eq!(pragma_name(" main . \"Optimize\" -- x\n;"), "optimize");
-        assert_eq!(pragma_name("/* a */[optimize](5)"), "optimize");
-        assert_eq!(pragma_name(" table_info(t)"), "table_info");
-        assert_eq!(pragma_name(" user_version = 3"), "user_version");
+    fn query_read_only_bad_pragma_spellings_are_refused_by_the_authorizer() {
+        let mut connection = connection();
+        for sql in [
+            "PRAGMA optimize",
+            "pragma main . \"Optimize\" -- x\n",
+            "/* a */ PRAGMA [optimize](5)",
+            "PRAGMA user_version = 3",
+            "PRAGMA main.user_version(3)",
+            "PRAGMA incremental_vacuum",
+        ] {
+            let error =
+                query_read_only(&mut connection, "test", sql, Inflate::Nothing).expect_err(sql);
+            assert!(error.to_string().contains("read-only"), "{sql}: {error}");
+        }
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .expect("version");
+        assert_eq!(version, 0, "nothing was set");
+        let rows = query_read_only(
+            &mut connection,
+            "test",
+            "PRAGMA table_info(t)",
+            Inflate::Nothing,
+        )
+        .expect("an inspecting pragma");
+        assert!(!rows.is_empty());
     }
 
     #[test]

@@ -19,8 +19,8 @@ const OPERATION: &str = "store.open";
 /// The path that means "a private in-memory database".
 pub(crate) const MEMORY_PATH: &str = ":memory:";
 
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-const STATEMENT_CACHE_CAPACITY: usize = 64;
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 64;
 
 const CREATE_ENTRIES: &str = "CREATE TABLE IF NOT EXISTS entries (
     group_name  TEXT NOT NULL,

@@ -9,54 +9,72 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::paging::PAGE_SIZE;
-use crate::sql::{from_sql_count, now_ms, text, to_sql_integer, PrefixEnd};
-use crate::store::KeyValue;
+use crate::sqlite::paging::PAGE_SIZE;
+use crate::sqlite::sql::{from_sql_count, now_ms, text, to_sql_integer, PrefixEnd};
+
+/// A key and its value, as yielded by `Store::all` and returned by `Store::get_page`.
+///
+/// ```
+/// let store = store::Store::open(":memory:")?;
+/// store.set("config", "colour", "blue")?;
+/// let page = store.get_page("config", 0, 10)?;
+/// assert_eq!(page, vec![store::KeyValue { key: "colour".into(), value: "blue".into() }]);
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyValue {
+    /// The entry's key.
+    pub key: String,
+    /// The entry's value.
+    pub value: String,
+}
 
 // A live row has no expiry or one still in the future; `now` is bound per statement.
-const SQL_GET: &str =
+pub(crate) const SQL_GET: &str =
     "SELECT entry_value, expires_at FROM entries WHERE group_name = ?1 AND entry_key = ?2";
-const SQL_DELETE_IF_EXPIRED: &str = "DELETE FROM entries
+pub(crate) const SQL_DELETE_IF_EXPIRED: &str = "DELETE FROM entries
     WHERE group_name = ?1 AND entry_key = ?2 AND expires_at IS NOT NULL AND expires_at <= ?3";
-const SQL_EXISTS: &str = "SELECT 1 FROM entries
+pub(crate) const SQL_EXISTS: &str = "SELECT 1 FROM entries
     WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-const SQL_UPSERT: &str = "INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
+pub(crate) const SQL_UPSERT: &str =
+    "INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
     VALUES (?1, ?2, ?3, ?4)
     ON CONFLICT (group_name, entry_key)
     DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at";
-const SQL_DELETE: &str = "DELETE FROM entries WHERE group_name = ?1 AND entry_key = ?2";
+pub(crate) const SQL_DELETE: &str = "DELETE FROM entries WHERE group_name = ?1 AND entry_key = ?2";
 const SQL_DELETE_GROUP: &str = "DELETE FROM entries WHERE group_name = ?1";
 const SQL_PREFIX_GROUPS_ANY: &str = "SELECT DISTINCT group_name FROM entries
     WHERE group_name >= ?1 AND group_name < ?2 ORDER BY group_name";
 const SQL_DELETE_PREFIX: &str = "DELETE FROM entries WHERE group_name >= ?1 AND group_name < ?2";
-const SQL_COUNT: &str = "SELECT COUNT(*) FROM entries
+pub(crate) const SQL_COUNT: &str = "SELECT COUNT(*) FROM entries
     WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
 const SQL_COUNT_PREFIX: &str = "SELECT COUNT(*) FROM entries
     WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)";
 // Quota checks only need to know whether a count reached the limit, so they stop
 // counting there: their cost is bounded by the quota, not by the namespace's size.
-const SQL_COUNT_PREFIX_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM entries
+pub(crate) const SQL_COUNT_PREFIX_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT 1 FROM entries
     WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
     LIMIT ?4)";
-const SQL_COUNT_GROUPS_PREFIX_UP_TO: &str = "SELECT COUNT(*) FROM (SELECT DISTINCT group_name
+pub(crate) const SQL_COUNT_GROUPS_PREFIX_UP_TO: &str =
+    "SELECT COUNT(*) FROM (SELECT DISTINCT group_name
     FROM entries
     WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
     LIMIT ?4)";
-const SQL_GROUP_IS_LIVE: &str = "SELECT 1 FROM entries
+pub(crate) const SQL_GROUP_IS_LIVE: &str = "SELECT 1 FROM entries
     WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2) LIMIT 1";
-const SQL_GET_ALL: &str = "SELECT entry_key, entry_value FROM entries
+pub(crate) const SQL_GET_ALL: &str = "SELECT entry_key, entry_value FROM entries
     WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2) ORDER BY entry_key";
 const SQL_GET_PAGE: &str = "SELECT entry_key, entry_value FROM entries
     WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2)
     ORDER BY entry_key LIMIT ?3 OFFSET ?4";
 // Keyset pages: `>=` with "" (the smallest text) starts at the beginning, `>` continues.
-const SQL_KEYS_FIRST: &str = "SELECT entry_key, entry_value FROM entries
+pub(crate) const SQL_KEYS_FIRST: &str = "SELECT entry_key, entry_value FROM entries
     WHERE group_name = ?1 AND entry_key >= ?2 AND (expires_at IS NULL OR expires_at > ?3)
     ORDER BY entry_key LIMIT ?4";
-const SQL_KEYS_NEXT: &str = "SELECT entry_key, entry_value FROM entries
+pub(crate) const SQL_KEYS_NEXT: &str = "SELECT entry_key, entry_value FROM entries
     WHERE group_name = ?1 AND entry_key > ?2 AND (expires_at IS NULL OR expires_at > ?3)
     ORDER BY entry_key LIMIT ?4";
-const SQL_GROUPS: &str = "SELECT DISTINCT group_name FROM entries
+pub(crate) const SQL_GROUPS: &str = "SELECT DISTINCT group_name FROM entries
     WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
     ORDER BY group_name";
 const SQL_GROUPS_FIRST: &str = "SELECT DISTINCT group_name FROM entries
@@ -67,7 +85,7 @@ const SQL_GROUPS_NEXT: &str = "SELECT DISTINCT group_name FROM entries
     ORDER BY group_name LIMIT ?4";
 /// At most `limit` rows per statement, so a writer never waits behind one huge delete.
 /// The row-value `IN` works on both `WITHOUT ROWID` and Go's rowid tables.
-const SQL_PURGE_BATCH: &str = "DELETE FROM entries WHERE (group_name, entry_key) IN (
+pub(crate) const SQL_PURGE_BATCH: &str = "DELETE FROM entries WHERE (group_name, entry_key) IN (
         SELECT group_name, entry_key FROM entries
         WHERE expires_at IS NOT NULL AND expires_at <= ?1 AND group_name >= ?2 AND group_name < ?3
         LIMIT ?4)

@@ -12,12 +12,11 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
-use crate::entries::{self, Lookup};
 use crate::error::{Error, Result};
-use crate::events::{Event, EventType};
-use crate::scope::Scope;
-use crate::sql::{self, now_ms};
-use crate::store::KeyValue;
+use crate::kv::entries::{self, KeyValue, Lookup};
+use crate::kv::events::{Event, EventType};
+use crate::kv::namespace::Scope;
+use crate::sqlite::sql::{self, now_ms};
 use crate::template;
 
 /// How many expired rows one purge statement removes at most.
