@@ -88,6 +88,7 @@ mod workspace;
 pub use crate::compact::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::config::{
     Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
+    DEFAULT_WAL_SIZE_LIMIT,
 };
 pub use crate::error::{Error, QuotaLimit, Result};
 pub use crate::events::{Event, EventType, Subscription, Watcher};
