@@ -34,6 +34,8 @@ struct Cli {
 }
 
 /// Options every command takes.
+// Command-line switches are bools by nature.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Args)]
 struct Global {
     /// The database file (its parent folders are created).

@@ -333,7 +333,10 @@ fn percent_encode_path(path: &Path) -> rusqlite::Result<String> {
         if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
             encoded.push(char::from(byte));
         } else {
-            encoded.push_str(&format!("%{byte:02X}"));
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            encoded.push('%');
+            encoded.push(char::from(HEX[usize::from(byte >> 4)]));
+            encoded.push(char::from(HEX[usize::from(byte & 0x0F)]));
         }
     }
     Ok(encoded)
@@ -360,6 +363,14 @@ fn shm_reserve_bytes(wal_size_limit: u64) -> u64 {
 fn reserve_shm(connection: &Connection, path: &Path, wal_size_limit: u64) -> Result<()> {
     let shm = sibling(path, "-shm");
     let database_failed = |source| Error::database(OPERATION, "reserve the WAL index", source);
+    // SQLite opens a file this user may not write read-only even when asked for
+    // read-write; it never extends the index then, and neither does the store.
+    if connection
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(database_failed)?
+    {
+        return Ok(());
+    }
     connection
         .busy_timeout(Duration::ZERO)
         .map_err(database_failed)?;
@@ -388,7 +399,16 @@ fn extend_shm(shm: &Path, target: u64) -> std::io::Result<()> {
     // Only an existing -shm: SQLite creates it; a missing one means no WAL index is used.
     let mut file = match std::fs::OpenOptions::new().write(true).open(shm) {
         Ok(file) => file,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        // Missing: no WAL index is in use. Not writable by this user (SQLite gives the
+        // -shm the database file's permissions): SQLite extends it itself.
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            return Ok(())
+        }
         Err(error) => return Err(error),
     };
     let current = file.metadata()?.len();
@@ -523,4 +543,45 @@ fn ensure_journal_schema(connection: &Connection) -> rusqlite::Result<()> {
     }
     connection.execute_batch(CREATE_JOURNAL_EXTRAS)?;
     connection.execute_batch(CREATE_JOURNAL_OUTBOX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encode_path_good_escapes_all_but_unreserved() {
+        let encoded = percent_encode_path(Path::new("/tmp/a b/c?d#e%f/ü.db")).expect("UTF-8");
+        assert_eq!(encoded, "/tmp/a%20b/c%3Fd%23e%25f/%C3%BC.db");
+    }
+
+    #[test]
+    fn shm_reserve_bytes_good_covers_the_wal_limit() {
+        // 64 MiB of 4 KiB frames is 16384 frames: four regions, plus the partial and one.
+        assert_eq!(shm_reserve_bytes(64 << 20), 6 * SHM_REGION_BYTES);
+        assert_eq!(shm_reserve_bytes(0), 2 * SHM_REGION_BYTES);
+    }
+
+    #[test]
+    fn retry_busy_good_retries_until_success_and_gives_up_at_deadline() {
+        let busy = || {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            )
+        };
+        let mut attempts = 0;
+        let value = retry_busy(Instant::now() + BUSY_TIMEOUT, || {
+            attempts += 1;
+            if attempts < 4 {
+                Err(busy())
+            } else {
+                Ok(attempts)
+            }
+        })
+        .expect("succeeds on the fourth attempt");
+        assert_eq!(value, 4);
+        let error = retry_busy(Instant::now(), || Err::<(), _>(busy())).unwrap_err();
+        assert!(is_busy(&error));
+    }
 }
