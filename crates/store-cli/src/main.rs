@@ -34,6 +34,8 @@ struct Cli {
 }
 
 /// Options every command takes.
+// Command-line switches are bools by nature.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Args)]
 struct Global {
     /// The database file (its parent folders are created).
@@ -70,6 +72,13 @@ struct Global {
     /// Speak InfluxDB 1.x's `/write?db=` instead of `/api/v2/write`.
     #[arg(long, global = true, env = "STORE_INFLUX_V1", value_parser = clap::builder::BoolishValueParser::new())]
     influx_v1: bool,
+    /// Open the database read-only: writes are refused (read commands do this by
+    /// themselves when the file exists but this user may not write it).
+    #[arg(long, global = true)]
+    read_only: bool,
+    /// Set by main: the command only reads the store.
+    #[arg(skip)]
+    reads_only: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,8 +216,38 @@ fn parse_format(text: &str) -> Result<store::ArchiveFormat, String> {
 /// The organisation recorded for an InfluxDB 1.x journal when none is given; 1.x ignores it.
 const V1_ORGANISATION: &str = "core";
 
+impl Command {
+    /// True for the commands that only read the store.
+    fn reads_only(&self) -> bool {
+        matches!(
+            self,
+            Command::Get { .. }
+                | Command::Count { .. }
+                | Command::CountAll { .. }
+                | Command::List { .. }
+                | Command::Groups { .. }
+                | Command::Render { .. }
+                | Command::Export { .. }
+                | Command::Stats
+                | Command::Journal(JournalCommand::Query { .. })
+        )
+    }
+}
+
+/// True when `path` exists and this process may not write it. Opening for writing
+/// (without truncating) asks the kernel the access question with the effective user and
+/// writes nothing.
+fn exists_but_not_writable(path: &std::path::Path) -> bool {
+    path.exists()
+        && std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .is_err_and(|error| error.kind() == std::io::ErrorKind::PermissionDenied)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    cli.global.reads_only = cli.command.reads_only();
     match commands::run(&cli.global, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -221,10 +260,12 @@ fn main() -> ExitCode {
 impl Global {
     /// Opens the store these options describe, creating the file's folders.
     fn open(&self) -> Result<store::Store, Failure> {
+        let read_only = self.read_only || (self.reads_only && exists_but_not_writable(&self.db));
+        // Read-only creates nothing, not even the folders.
         if let Some(parent) = self
             .db
             .parent()
-            .filter(|parent| !parent.as_os_str().is_empty())
+            .filter(|parent| !read_only && !parent.as_os_str().is_empty())
         {
             std::fs::create_dir_all(parent).map_err(|error| {
                 Failure::other(format!("store: create {}: {error}", parent.display()))
@@ -257,6 +298,7 @@ impl Global {
             // `store purge` removes them on request.
             purge_interval: std::time::Duration::ZERO,
             workspace_state_directory: self.state_dir.clone(),
+            read_only,
             ..store::StoreConfig::new(&self.db)
         };
         store::Store::open_with(config).map_err(Failure::from)

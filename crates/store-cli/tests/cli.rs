@@ -718,3 +718,59 @@ fn journal_flush_bad_unreachable_and_partial_config() {
         stderr(&output)
     );
 }
+
+#[test]
+fn get_good_while_another_connection_holds_a_write_transaction() {
+    let shell = Shell::new();
+    shell.ok(&["set", "config", "colour", "blue"]);
+    let writer = rusqlite::Connection::open(shell.database()).expect("second connection");
+    writer
+        .execute_batch(
+            "BEGIN IMMEDIATE;
+             INSERT INTO entries (group_name, entry_key, entry_value) VALUES ('config', 'size', '10')",
+        )
+        .expect("hold a write transaction");
+    let started = std::time::Instant::now();
+    assert_eq!(shell.ok(&["get", "config", "colour"]), "blue");
+    assert_eq!(shell.ok(&["count", "config"]), "1\n");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the reads did not wait for the writer: {:?}",
+        started.elapsed()
+    );
+    writer.execute_batch("COMMIT").expect("commit");
+    assert_eq!(shell.ok(&["count", "config"]), "2\n");
+}
+
+#[test]
+fn read_only_flag_good_reads_and_refuses_writes() {
+    let shell = Shell::new();
+    shell.ok(&["set", "config", "colour", "blue"]);
+    let before = std::fs::read(shell.database()).expect("read the file");
+    assert_eq!(
+        shell.ok(&["--read-only", "get", "config", "colour"]),
+        "blue"
+    );
+    let output = shell.run(&["--read-only", "set", "config", "colour", "green"]);
+    assert_eq!(code(&output), Some(3));
+    assert_eq!(
+        stderr(&output).trim_end(),
+        "store.set: refused: the store is open read-only (write)"
+    );
+    assert_eq!(std::fs::read(shell.database()).expect("read"), before);
+    assert_eq!(shell.ok(&["get", "config", "colour"]), "blue");
+}
+
+#[test]
+fn read_only_flag_bad_missing_file_is_not_created() {
+    let shell = Shell::new();
+    let output = shell.run(&["--read-only", "get", "config", "colour"]);
+    assert_eq!(code(&output), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("read-only: the file does not exist"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(!shell.database().exists());
+    assert!(!shell.database().parent().expect("parent").exists());
+}

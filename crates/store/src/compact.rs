@@ -384,13 +384,14 @@ impl Store {
     /// `Closed`; `InvalidInput` (`before cutoff is empty` for a time at or before the
     /// Unix epoch); `Io` when the directory or file cannot be written; `Archive` when the
     /// journal changed under a concurrent compaction or a stored point is not valid JSON;
-    /// `Database`.
+    /// `ReadOnly` for a read-only store; `Database`.
     pub fn compact(&self, options: CompactOptions) -> Result<Option<PathBuf>> {
         if self.is_closed() {
             return Err(Error::Closed {
                 operation: OPERATION,
             });
         }
+        self.inner.database.check_writable(OPERATION)?;
         let CompactOptions {
             before,
             output,

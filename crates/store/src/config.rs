@@ -35,7 +35,58 @@ pub struct StoreConfig {
     pub workspace_state_directory: PathBuf,
     /// How hard SQLite works to keep a commit through a power cut.
     pub durability: Durability,
+    /// Open the file for reading only (`SQLITE_OPEN_READ_ONLY`); default `false`.
+    ///
+    /// The file must exist and have a current schema (a file needing a migration is
+    /// refused). Opening writes nothing and changes no journal mode, the background
+    /// purge, interrupted-compaction recovery and InfluxDB shipping do not run, an
+    /// expired entry found by `get` is reported missing but not deleted, and every
+    /// write fails with [`Error::ReadOnly`](crate::Error::ReadOnly) naming the
+    /// operation. Reads never block and are never blocked by a writer in another
+    /// process. A WAL file in a directory the reader cannot write is opened as
+    /// immutable when it was closed cleanly (no `-wal` with content, no `-shm`); one
+    /// with a live `-wal` there cannot be read and the open says so.
+    ///
+    /// ```
+    /// # let directory = tempfile::tempdir()?;
+    /// # let path = directory.path().join("app.db");
+    /// # store::Store::open(&path)?.close()?;
+    /// let config = store::StoreConfig { read_only: true, ..store::StoreConfig::new(&path) };
+    /// let store = store::Store::open_with(config)?;
+    /// assert!(store.set("g", "k", "v").unwrap_err().is_read_only());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub read_only: bool,
+    /// The size in bytes the WAL (`-wal` file) is kept to; default 64 MiB
+    /// ([`DEFAULT_WAL_SIZE_LIMIT`]).
+    ///
+    /// It is SQLite's `PRAGMA journal_size_limit` (the WAL is truncated to it when a
+    /// checkpoint resets it), and a WAL found larger than it by
+    /// [`Store::purge_expired`](crate::Store::purge_expired) or the background purge is
+    /// checkpointed with `TRUNCATE`, without waiting for readers (a reader still using
+    /// the WAL makes it wait for the next purge). A long reader lets the WAL grow past
+    /// the limit; this brings it back once the reader ends, even if nothing is written
+    /// afterwards. It also sizes the WAL index (`-shm`) reserved at open.
+    ///
+    /// ```
+    /// let config = store::StoreConfig {
+    ///     wal_size_limit: 16 << 20,
+    ///     ..store::StoreConfig::new(":memory:")
+    /// };
+    /// assert_eq!(store::Store::open_with(config)?.config().wal_size_limit, 16 << 20);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    pub wal_size_limit: u64,
 }
+
+/// The default [`StoreConfig::wal_size_limit`]: 64 MiB, enough for a burst of writes
+/// without a checkpoint in its way, small enough that a long reader leaves no large file
+/// behind.
+///
+/// ```
+/// assert_eq!(store::StoreConfig::new("app.db").wal_size_limit, store::DEFAULT_WAL_SIZE_LIMIT);
+/// ```
+pub const DEFAULT_WAL_SIZE_LIMIT: u64 = 64 << 20;
 
 /// The default background purge interval, as in the Go package.
 pub(crate) const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
@@ -44,8 +95,8 @@ pub(crate) const DEFAULT_STATE_DIRECTORY: &str = ".core/state";
 
 impl StoreConfig {
     /// A configuration for `database_path` with every other field at its default: no
-    /// journal shipping, a purge every 60 seconds, workspaces under `.core/state`, and
-    /// [`Durability::Full`].
+    /// journal shipping, a purge every 60 seconds, workspaces under `.core/state`,
+    /// [`Durability::Full`], read-write, and a 64 MiB WAL size limit.
     ///
     /// ```
     /// use std::time::Duration;
@@ -53,6 +104,7 @@ impl StoreConfig {
     /// assert_eq!(config.purge_interval, Duration::from_secs(60));
     /// assert_eq!(config.durability, store::Durability::Full);
     /// assert!(config.journal.is_none());
+    /// assert!(!config.read_only);
     /// ```
     #[must_use]
     pub fn new(database_path: impl Into<PathBuf>) -> StoreConfig {
@@ -62,6 +114,8 @@ impl StoreConfig {
             purge_interval: DEFAULT_PURGE_INTERVAL,
             workspace_state_directory: PathBuf::from(DEFAULT_STATE_DIRECTORY),
             durability: Durability::Full,
+            read_only: false,
+            wal_size_limit: DEFAULT_WAL_SIZE_LIMIT,
         }
     }
 

@@ -127,6 +127,40 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A write was refused because the store was opened with
+    /// [`StoreConfig::read_only`](crate::StoreConfig::read_only) (or a read-only open
+    /// found a file it could only use by writing to it).
+    ///
+    /// ```
+    /// let error = store::Error::ReadOnly { operation: "store.set", action: "write" };
+    /// assert_eq!(error.to_string(), "store.set: refused: the store is open read-only (write)");
+    /// ```
+    #[error("{operation}: refused: the store is open read-only ({action})")]
+    ReadOnly {
+        /// The operation that was refused, e.g. `store.set`.
+        operation: &'static str,
+        /// What it would have had to do, e.g. `write`.
+        action: &'static str,
+    },
+    /// The disk (or the file-size limit) is full: SQLite reported `SQLITE_FULL`, could
+    /// not grow its WAL index (`SQLITE_IOERR_SHMSIZE`), or the file system `ENOSPC`.
+    /// Nothing acknowledged is lost; free space and retry.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// assert!(!store.get("g", "k").unwrap_err().is_disk_full());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[error("{operation}: disk full: {context}: {source}")]
+    DiskFull {
+        /// The operation that failed, e.g. `store.set`.
+        operation: &'static str,
+        /// What the store was doing, e.g. `write entry`.
+        context: String,
+        /// SQLite's or the operating system's own error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A template could not be parsed or executed.
     #[error("{operation}: {message}")]
     Template {
@@ -200,6 +234,30 @@ impl Error {
         matches!(self, Error::QuotaExceeded { .. })
     }
 
+    /// True when the disk (or the file-size limit) was full; see [`Error::DiskFull`].
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// assert!(!store.get("g", "k").unwrap_err().is_disk_full());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::DiskFull { .. })
+    }
+
+    /// True when a write was refused by a read-only store; see [`Error::ReadOnly`].
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// assert!(!store.get("g", "k").unwrap_err().is_read_only());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_read_only(&self) -> bool {
+        matches!(self, Error::ReadOnly { .. })
+    }
+
     /// The operation the error names, e.g. `store.get`.
     ///
     /// ```
@@ -220,16 +278,26 @@ impl Error {
             | Error::Template { operation, .. }
             | Error::Query { operation, .. }
             | Error::Archive { operation, .. }
-            | Error::Export { operation, .. } => operation,
+            | Error::Export { operation, .. }
+            | Error::ReadOnly { operation, .. }
+            | Error::DiskFull { operation, .. } => operation,
             Error::InvalidNamespace { .. } => "store.scoped.new",
         }
     }
 
+    /// SQLite's error as `Database`, or as `DiskFull` when it says the disk is full.
     pub(crate) fn database(
         operation: &'static str,
         context: impl Into<String>,
         source: rusqlite::Error,
     ) -> Error {
+        if is_sqlite_disk_full(&source) {
+            return Error::DiskFull {
+                operation,
+                context: context.into(),
+                source: Box::new(source),
+            };
+        }
         Error::Database {
             operation,
             context: context.into(),
@@ -247,6 +315,22 @@ impl Error {
             context: context.into(),
             source,
         }
+    }
+
+    /// The operating system's error as `Io`, or as `DiskFull` for `ENOSPC`.
+    pub(crate) fn io_or_disk_full(
+        operation: &'static str,
+        context: impl Into<String>,
+        source: std::io::Error,
+    ) -> Error {
+        if source.kind() == std::io::ErrorKind::StorageFull {
+            return Error::DiskFull {
+                operation,
+                context: context.into(),
+                source: Box::new(source),
+            };
+        }
+        Error::io(operation, context, source)
     }
 
     pub(crate) fn invalid_input(operation: &'static str, message: impl Into<String>) -> Error {
@@ -278,5 +362,70 @@ impl Error {
             message: message.into(),
             source,
         }
+    }
+}
+
+/// `SQLITE_IOERR_SHMSIZE`: SQLite could not grow the WAL index (`-shm`); its unix VFS
+/// reports this when the write that extends the file fails, in practice a full disk.
+const SQLITE_IOERR_SHMSIZE: i32 = 4874;
+
+/// True for SQLite's "the disk is full" errors. The unix VFS reports a write that met
+/// `ENOSPC` as `SQLITE_FULL` itself (every other failed write is `SQLITE_IOERR_WRITE`,
+/// so that code alone does not mean a full disk), and a WAL index that could not grow
+/// as `SQLITE_IOERR_SHMSIZE`.
+fn is_sqlite_disk_full(error: &rusqlite::Error) -> bool {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            failure.code == rusqlite::ErrorCode::DiskFull
+                || failure.extended_code == SQLITE_IOERR_SHMSIZE
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_error(extended_code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(extended_code), None)
+    }
+
+    #[test]
+    fn database_good_maps_disk_full_codes_to_disk_full() {
+        for code in [rusqlite::ffi::SQLITE_FULL, SQLITE_IOERR_SHMSIZE] {
+            let error = Error::database("store.set", "write entry", sqlite_error(code));
+            assert!(error.is_disk_full(), "{code}: {error:?}");
+            assert_eq!(error.operation(), "store.set");
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("store.set: disk full: write entry: "),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn database_good_keeps_other_io_errors_as_database() {
+        // SQLITE_IOERR_WRITE (778) without ENOSPC: a failing disk, not a full one.
+        for code in [
+            778,
+            rusqlite::ffi::SQLITE_BUSY,
+            rusqlite::ffi::SQLITE_CORRUPT,
+        ] {
+            let error = Error::database("store.set", "write entry", sqlite_error(code));
+            assert!(matches!(error, Error::Database { .. }), "{code}: {error:?}");
+        }
+    }
+
+    #[test]
+    fn io_or_disk_full_good_maps_storage_full() {
+        let full = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let error = Error::io_or_disk_full("store.open", "reserve x-shm", full);
+        assert!(error.is_disk_full(), "{error:?}");
+        let denied = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let error = Error::io_or_disk_full("store.open", "reserve x-shm", denied);
+        assert!(matches!(error, Error::Io { .. }), "{error:?}");
     }
 }

@@ -94,6 +94,7 @@ use sqlite::{connection as database, paging, query as rows, schema, sql};
 pub use crate::compact::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::config::{
     Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
+    DEFAULT_WAL_SIZE_LIMIT,
 };
 pub use crate::error::{Error, QuotaLimit, Result};
 pub use crate::journal::{JournalEntry, Row};

@@ -98,20 +98,33 @@ impl Store {
             other => other,
         })?;
         let config = config.normalised();
-        let connection = schema::open_connection(&config.database_path, config.durability)?;
-        let purge_interval = config.purge_interval;
-        let exporter = config.journal.as_ref().map(Exporter::new);
+        let connection = schema::open_connection(&config)?;
+        let read_only = config.read_only;
+        // Read-only: nothing that writes runs in the background (no purge, no shipping,
+        // no recovery of an interrupted compaction).
+        let purge_interval = if read_only {
+            Duration::ZERO
+        } else {
+            config.purge_interval
+        };
+        let exporter = if read_only {
+            None
+        } else {
+            config.journal.as_ref().map(Exporter::new)
+        };
         let store = Store {
             inner: Arc::new(Inner {
                 config,
-                database: Database::new(connection),
+                database: Database::new(connection, read_only),
                 events: Arc::new(EventHub::default()),
                 purge_worker: Mutex::new(None),
                 orphans: OrphanCache::default(),
                 exporter,
             }),
         };
-        compact::finish_interrupted_at_open(&store);
+        if !read_only {
+            compact::finish_interrupted_at_open(&store);
+        }
         workspace::cache_orphans_at_open(&store);
         if !purge_interval.is_zero() {
             let worker = PurgeWorker::start(Arc::downgrade(&store.inner), purge_interval)?;
@@ -551,11 +564,20 @@ impl Store {
     ///
     /// `Closed`; `Database` (batches already committed stay removed).
     pub fn purge_expired(&self) -> Result<u64> {
-        self.operations().purge_expired()
+        self.purge_expired_as(STORE_NAMES.purge_expired)
     }
 
+    /// The purge, then the WAL check of [`StoreConfig::wal_size_limit`]: maintenance
+    /// that runs on request and from the background purge.
     pub(crate) fn purge_expired_as(&self, operation: &'static str) -> Result<u64> {
-        self.operations().purge_expired_named(operation)
+        let removed = self.operations().purge_expired_named(operation)?;
+        let config = &self.inner.config;
+        self.inner.database.checkpoint_if_over(
+            operation,
+            &config.database_path,
+            config.wal_size_limit,
+        )?;
+        Ok(removed)
     }
 
     /// A stream of the events for `group` and `key`; `"*"` in either matches anything.

@@ -663,10 +663,12 @@ impl Store {
     /// # Errors
     ///
     /// `Closed`; `InvalidInput` (`invalid workspace name …`, `workspace already exists:
-    /// …`); `Io` or `Database` when the directory or file cannot be created.
+    /// …`); `ReadOnly` for a read-only store; `Io` or `Database` when the directory or
+    /// file cannot be created.
     pub fn new_workspace(&self, name: &str) -> Result<Workspace> {
         const OPERATION: &str = "store.new_workspace";
         self.check_open(OPERATION)?;
+        self.inner.database.check_writable(OPERATION)?;
         validate_name(OPERATION, name)?;
         self.create_workspace(OPERATION, name)
     }

@@ -662,3 +662,33 @@ fn mixed_operations_from_eight_threads_match_a_model_and_keep_quotas() {
          {shared_refusals} shared-quota refusals, {set_events} set events in order (seed {seed})"
     );
 }
+
+#[test]
+fn open_good_many_connections_create_one_new_file_at_once() {
+    const OPENERS: usize = 12;
+    const ROUNDS: usize = 15;
+    for round in 0..ROUNDS {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let path = Arc::new(directory.path().join(format!("new-{round}.db")));
+        let barrier = Arc::new(Barrier::new(OPENERS));
+        let openers: Vec<_> = (0..OPENERS)
+            .map(|opener| {
+                let (path, barrier) = (Arc::clone(&path), Arc::clone(&barrier));
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let store = Store::open(path.as_path())?;
+                    store.set("openers", &format!("o{opener:02}"), "here")?;
+                    store.close()
+                })
+            })
+            .collect();
+        let failures: Vec<String> = openers
+            .into_iter()
+            .filter_map(|opener| opener.join().expect("no panic").err())
+            .map(|error| error.to_string())
+            .collect();
+        assert_eq!(failures, Vec::<String>::new(), "round {round}");
+        let store = Store::open(path.as_path()).expect("reopen");
+        assert_eq!(store.count("openers").expect("count"), OPENERS);
+    }
+}

@@ -72,7 +72,9 @@ fn durability_named(name: &str) -> Durability {
 fn fault_child_runs_its_role() {
     match std::env::var(ROLE_ENV).as_deref() {
         Ok("fill") => fill_child(),
-        Ok("read-only") => read_only_child(),
+        Ok("read-only") => read_only_child(false),
+        Ok("read-only-config") => read_only_child(true),
+        Ok("disk-full") => disk_full_child(),
         Ok(other) => panic!("unknown role {other:?}"),
         Err(_) => {}
     }
@@ -106,7 +108,10 @@ fn fill_child() {
             }
             Err(error) => {
                 assert!(
-                    matches!(error, Error::Database { .. } | Error::Io { .. }),
+                    matches!(
+                        error,
+                        Error::Database { .. } | Error::Io { .. } | Error::DiskFull { .. }
+                    ),
                     "{error:?}"
                 );
                 report(&format!("write-error {error}"));
@@ -139,7 +144,7 @@ fn describe<T>(result: &store::Result<T>) -> String {
 }
 
 /// Opens a database the process may not write, and reports what it could do.
-fn read_only_child() {
+fn read_only_child(configured: bool) {
     use nix::unistd::{geteuid, setgid, setgroups, setuid, Gid, Uid};
 
     if geteuid().is_root() {
@@ -147,7 +152,11 @@ fn read_only_child() {
         setgid(Gid::from_raw(NOBODY)).expect("drop to nobody's group");
         setuid(Uid::from_raw(NOBODY)).expect("drop to nobody");
     }
-    match Store::open(environment(PATH_ENV)) {
+    let config = StoreConfig {
+        read_only: configured,
+        ..StoreConfig::new(environment(PATH_ENV))
+    };
+    match Store::open_with(config) {
         Err(error) => report(&format!("open-error {error}")),
         Ok(store) => {
             report("open-ok");
@@ -300,6 +309,10 @@ enum ReadOnly {
 /// Runs the read-only child on a seeded database and checks that it could read it or
 /// refused clearly, and that the file is byte for byte what it was.
 fn open_read_only(case: ReadOnly) {
+    open_read_only_as(case, "read-only");
+}
+
+fn open_read_only_as(case: ReadOnly, role: &str) -> Vec<String> {
     use nix::unistd::geteuid;
 
     let directory = tempfile::tempdir().expect("temp dir");
@@ -322,7 +335,7 @@ fn open_read_only(case: ReadOnly) {
     }
 
     let reports = run_child(&[
-        (ROLE_ENV, "read-only".to_owned()),
+        (ROLE_ENV, role.to_owned()),
         (PATH_ENV, path.display().to_string()),
     ]);
     set_mode(directory.path(), 0o755);
@@ -355,6 +368,7 @@ fn open_read_only(case: ReadOnly) {
     let store = Store::open(&path).expect("open once writable again");
     assert_eq!(store.get_all("config").expect("read"), seeded);
     println!("read-only {case:?}: {reports:?}");
+    reports
 }
 
 #[test]
@@ -365,4 +379,153 @@ fn open_read_only_file_reads_or_fails_clearly_and_never_corrupts() {
 #[test]
 fn open_read_only_directory_reads_or_fails_clearly_and_never_corrupts() {
     open_read_only(ReadOnly::FileAndDirectory);
+}
+
+#[test]
+fn open_read_only_config_good_reads_file_in_read_only_directory() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root: the read-only child runs as this user");
+    }
+    let reports = open_read_only_as(ReadOnly::FileAndDirectory, "read-only-config");
+    assert_eq!(
+        reports,
+        [
+            "open-ok",
+            "read 3",
+            "write-error store.set: refused: the store is open read-only (write)",
+            "close ok",
+            "done"
+        ]
+    );
+}
+
+/// Fills a small file system while a reader holds the WAL, so neither the WAL nor its
+/// index can be checkpointed away, and reports every error it meets.
+fn disk_full_child() {
+    let path = environment(PATH_ENV);
+    let config = StoreConfig {
+        purge_interval: Duration::ZERO,
+        wal_size_limit: 0,
+        ..StoreConfig::new(&path)
+    };
+    let store = Store::open_with(config).expect("open on the small file system");
+    let reader = rusqlite::Connection::open(&path).expect("reader");
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM entries;")
+        .expect("hold a snapshot");
+    let mut consecutive_errors = 0;
+    for number in 0..1_000_000 {
+        match store.set("fill", &fill_key(number), &fill_value(number, 512)) {
+            Ok(()) => consecutive_errors = 0,
+            Err(error) => {
+                report(&format!("error disk-full={} {error}", error.is_disk_full()));
+                consecutive_errors += 1;
+                if consecutive_errors == 5 {
+                    break;
+                }
+            }
+        }
+    }
+    drop(reader);
+    report(&format!("close {}", describe(&store.close())));
+    report("done");
+}
+
+/// A mounted loop file system that is unmounted (and its image removed) when dropped.
+struct SmallFileSystem {
+    mount_point: tempfile::TempDir,
+    _image_directory: tempfile::TempDir,
+}
+
+impl SmallFileSystem {
+    /// A 4 MiB ext4 with 1 KiB blocks, or why one could not be had.
+    fn mount() -> Result<SmallFileSystem, String> {
+        use std::process::Command;
+
+        if !nix::unistd::geteuid().is_root() {
+            return Err("not root".to_owned());
+        }
+        let image_directory = tempfile::tempdir().map_err(|error| error.to_string())?;
+        let image = image_directory.path().join("small.img");
+        let file = std::fs::File::create(&image).map_err(|error| error.to_string())?;
+        file.set_len(4 << 20).map_err(|error| error.to_string())?;
+        drop(file);
+        let mount_point = tempfile::tempdir().map_err(|error| error.to_string())?;
+        let run = |program: &str, arguments: &[&std::ffi::OsStr]| -> Result<(), String> {
+            let output = Command::new(program)
+                .args(arguments)
+                .output()
+                .map_err(|error| format!("{program}: {error}"))?;
+            if output.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{program}: {}",
+                    String::from_utf8_lossy(&output.stderr).trim()
+                ))
+            }
+        };
+        run(
+            "mkfs.ext4",
+            &[
+                "-q".as_ref(),
+                "-b".as_ref(),
+                "1024".as_ref(),
+                image.as_os_str(),
+            ],
+        )?;
+        run(
+            "mount",
+            &[
+                "-o".as_ref(),
+                "loop".as_ref(),
+                image.as_os_str(),
+                mount_point.path().as_os_str(),
+            ],
+        )?;
+        Ok(SmallFileSystem {
+            mount_point,
+            _image_directory: image_directory,
+        })
+    }
+}
+
+impl Drop for SmallFileSystem {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.mount_point.path())
+            .status();
+    }
+}
+
+#[test]
+fn disk_full_good_reports_disk_full_and_never_faults() {
+    let file_system = match SmallFileSystem::mount() {
+        Ok(file_system) => file_system,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED disk_full_good_reports_disk_full_and_never_faults: no loop-mounted \
+                 ext4 ({why}); the error mapping is unit-tested in error.rs"
+            );
+            return;
+        }
+    };
+    let path = file_system.mount_point.path().join("full.db");
+    let reports = run_child(&[
+        (ROLE_ENV, "disk-full".to_owned()),
+        (PATH_ENV, path.display().to_string()),
+    ]);
+    let errors: Vec<&String> = reports
+        .iter()
+        .filter(|report| report.starts_with("error "))
+        .collect();
+    assert_eq!(errors.len(), 5, "{reports:?}");
+    for error in &errors {
+        assert!(
+            error.starts_with("error disk-full=true store.set: disk full: "),
+            "{reports:?}"
+        );
+    }
+    assert_eq!(integrity_check(&path), "ok");
+    println!("disk full: {reports:?}");
 }

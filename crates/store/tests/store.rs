@@ -473,3 +473,162 @@ fn debug_good_names_path() {
         "{text}"
     );
 }
+
+fn seed(path: &std::path::Path) {
+    let store = Store::open(path).expect("create");
+    store.set("config", "colour", "blue").expect("seed");
+    store
+        .set_with_ttl("config", "stale", "old", Duration::ZERO)
+        .expect("seed an expired entry");
+    store.close().expect("close");
+}
+
+#[test]
+fn open_good_reads_under_writer() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("app.db");
+    seed(&path);
+    let writer = rusqlite::Connection::open(&path).expect("second connection");
+    writer
+        .execute_batch(
+            "BEGIN IMMEDIATE;
+             INSERT INTO entries (group_name, entry_key, entry_value) VALUES ('config', 'size', '10')",
+        )
+        .expect("hold a write transaction");
+    let started = std::time::Instant::now();
+    let store = Store::open(&path).expect("open while another connection writes");
+    assert_eq!(store.get("config", "colour").expect("get"), "blue");
+    assert_eq!(store.count("config").expect("count"), 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "open and reads did not wait for the writer: {:?}",
+        started.elapsed()
+    );
+    writer.execute_batch("COMMIT").expect("commit");
+    assert_eq!(store.get("config", "size").expect("committed row"), "10");
+}
+
+#[test]
+fn open_read_only_good_refuses_writes_and_leaves_file_unchanged() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("app.db");
+    seed(&path);
+    let before = std::fs::read(&path).expect("read the file");
+    let config = StoreConfig {
+        read_only: true,
+        ..StoreConfig::new(&path)
+    };
+    let store = Store::open_with(config).expect("open read-only");
+    assert_eq!(store.get("config", "colour").expect("get"), "blue");
+    // Expired: reported missing, not deleted (a delete would be a write).
+    assert!(store.get("config", "stale").unwrap_err().is_not_found());
+    let refused = |error: Error, operation: &str| {
+        assert!(error.is_read_only(), "{operation}: {error:?}");
+        assert_eq!(error.operation(), operation);
+        assert!(error.to_string().contains("read-only"), "{error}");
+    };
+    refused(
+        store.set("config", "colour", "green").unwrap_err(),
+        "store.set",
+    );
+    refused(
+        store.delete("config", "colour").unwrap_err(),
+        "store.delete",
+    );
+    refused(
+        store.delete_group("config").unwrap_err(),
+        "store.delete_group",
+    );
+    refused(store.purge_expired().unwrap_err(), "store.purge_expired");
+    refused(
+        store
+            .import([store::Entry {
+                group: "g".into(),
+                key: "k".into(),
+                value: "v".into(),
+                expires_at: None,
+            }])
+            .unwrap_err(),
+        "store.import",
+    );
+    let mut fields = serde_json::Map::new();
+    fields.insert("n".into(), 1.into());
+    refused(
+        store
+            .commit_to_journal("m", &fields, &BTreeMap::new())
+            .unwrap_err(),
+        "store.commit_to_journal",
+    );
+    let transaction = store.transaction(|transaction| transaction.set("config", "a", "b"));
+    let error = transaction.unwrap_err();
+    assert!(error.to_string().contains("read-only"), "{error:?}");
+    store.close().expect("close");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        before,
+        "file unchanged"
+    );
+    let store = Store::open(&path).expect("reopen for writing");
+    assert_eq!(store.get("config", "colour").expect("get"), "blue");
+    assert!(store.exists("config", "colour").expect("exists"));
+}
+
+#[test]
+fn open_read_only_bad_missing_file_is_refused_and_not_created() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("missing.db");
+    let config = StoreConfig {
+        read_only: true,
+        ..StoreConfig::new(&path)
+    };
+    let error = Store::open_with(config).unwrap_err();
+    assert_eq!(error.operation(), "store.open");
+    assert!(
+        error
+            .to_string()
+            .contains("read-only: the file does not exist"),
+        "{error}"
+    );
+    assert!(!path.exists());
+}
+
+#[test]
+fn purge_expired_good_shrinks_wal_after_a_long_reader() {
+    const LIMIT: u64 = 1 << 20;
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("app.db");
+    let config = StoreConfig {
+        wal_size_limit: LIMIT,
+        purge_interval: Duration::ZERO,
+        ..StoreConfig::new(&path)
+    };
+    let store = Store::open_with(config).expect("open");
+    store.set("config", "colour", "blue").expect("set");
+    let reader = rusqlite::Connection::open(&path).expect("reader");
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM entries;")
+        .expect("hold a read snapshot");
+    let value = "x".repeat(10 << 10);
+    for number in 0..600 {
+        store
+            .set("bulk", &format!("k{number:04}"), &value)
+            .expect("write");
+    }
+    let wal_size = || {
+        std::fs::metadata(directory.path().join("app.db-wal")).map_or(0, |metadata| metadata.len())
+    };
+    let grown = wal_size();
+    assert!(
+        grown > 4 * LIMIT,
+        "the reader kept the WAL growing: {grown}"
+    );
+    reader.execute_batch("COMMIT").expect("end the reader");
+    drop(reader);
+    assert_eq!(store.purge_expired().expect("purge"), 0);
+    let shrunk = wal_size();
+    assert!(
+        shrunk <= LIMIT,
+        "WAL {shrunk} bytes after the reader ended (was {grown})"
+    );
+    assert_eq!(store.count("bulk").expect("count"), 600);
+}

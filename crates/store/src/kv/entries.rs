@@ -115,6 +115,10 @@ pub(crate) fn lookup(connection: &Connection, group: &str, key: &str) -> rusqlit
     let now = now_ms();
     match expires_at {
         Some(expires_at) if expires_at <= now => {
+            // A read-only store reports the entry missing and leaves it for a writer.
+            if connection.is_readonly(rusqlite::MAIN_DB)? {
+                return Ok(Lookup::Expired { was_deleted: false });
+            }
             let removed = connection
                 .prepare_cached(SQL_DELETE_IF_EXPIRED)?
                 .execute(params![group, key, now])?;

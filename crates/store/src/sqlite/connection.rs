@@ -4,7 +4,12 @@
 //! any event is delivered. One connection (rather than a pool) keeps every write in one
 //! order, makes `SQLITE_BUSY` impossible inside a process, and lets each cached prepared
 //! statement be reused by every caller.
+//!
+//! A store opened read-only refuses writes here: a write transaction before it begins,
+//! and any other statement that SQLite refuses with `SQLITE_READONLY` as
+//! [`Error::ReadOnly`] naming the operation.
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
 use std::time::{Duration, Instant};
@@ -31,19 +36,69 @@ pub(crate) struct Database {
     transaction_owner: AtomicUsize,
     /// Threads blocked waiting for the connection (counted only when they had to wait).
     waiting: AtomicUsize,
+    /// Opened with `StoreConfig::read_only`.
+    read_only: bool,
 }
 
 /// The longest a long job waits for queued callers between two of its steps.
 const YIELD_LIMIT: Duration = Duration::from_millis(5);
 
 impl Database {
-    pub(crate) fn new(connection: Connection) -> Database {
+    pub(crate) fn new(connection: Connection, read_only: bool) -> Database {
         Database {
             connection: Mutex::new(Some(connection)),
             is_closed: AtomicBool::new(false),
             transaction_owner: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            read_only,
         }
+    }
+
+    /// Refuses `operation` with [`Error::ReadOnly`] when the store is read-only.
+    pub(crate) fn check_writable(&self, operation: &'static str) -> Result<()> {
+        if self.read_only {
+            return Err(Error::ReadOnly {
+                operation,
+                action: "write",
+            });
+        }
+        Ok(())
+    }
+
+    /// Checkpoints the WAL with `TRUNCATE` when the `-wal` file beside `path` is larger
+    /// than `limit` bytes, without waiting for readers (the busy timeout is off for the
+    /// call): true when the WAL was emptied. Cheap when the WAL is small: one `stat`.
+    pub(crate) fn checkpoint_if_over(
+        &self,
+        operation: &'static str,
+        path: &Path,
+        limit: u64,
+    ) -> Result<bool> {
+        if self.read_only || path.as_os_str() == crate::schema::MEMORY_PATH {
+            return Ok(false);
+        }
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let size = std::fs::metadata(wal).map_or(0, |metadata| metadata.len());
+        if size <= limit {
+            return Ok(false);
+        }
+        self.with(operation, "checkpoint the WAL", |connection| {
+            connection.busy_timeout(Duration::ZERO)?;
+            let outcome = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
+                row.get::<_, i64>(0)
+            });
+            connection.busy_timeout(crate::schema::BUSY_TIMEOUT)?;
+            match outcome {
+                Ok(busy) => Ok(busy == 0),
+                Err(error)
+                    if error.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) =>
+                {
+                    Ok(false)
+                }
+                Err(error) => Err(error),
+            }
+        })
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -125,7 +180,19 @@ impl Database {
         work: impl FnOnce(&mut Connection) -> Result<T>,
     ) -> Result<T> {
         let guard = self.acquire(operation)?;
-        run_on(guard, operation, work)
+        let outcome = run_on(guard, operation, work);
+        match outcome {
+            Err(Error::Database { source, .. })
+                if self.read_only
+                    && source.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly) =>
+            {
+                Err(Error::ReadOnly {
+                    operation,
+                    action: "write",
+                })
+            }
+            other => other,
+        }
     }
 
     /// Runs `work` with the connection; SQLite errors become `Error::Database` with
@@ -149,6 +216,7 @@ impl Database {
         context: &'static str,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
+        self.check_writable(operation)?;
         self.with(operation, context, |connection| {
             let transaction = rusqlite::Transaction::new_unchecked(
                 connection,

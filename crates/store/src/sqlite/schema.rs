@@ -5,13 +5,53 @@
 //! opens here unchanged and the other way round. A new file creates it `WITHOUT ROWID`:
 //! the rows are then stored in primary-key order, which made group reads five to seven
 //! times faster and counts about twelve times faster than a rowid table when measured.
+//!
+//! # Opening writes nothing when nothing needs writing
+//!
+//! Opening an existing, current file only reads: the journal mode is read before it is
+//! set (a file already in WAL mode needs no change, and changing it takes the exclusive
+//! lock), and the schema is checked against `sqlite_master` before any `CREATE` or
+//! migration runs in a write transaction. So a read-only command opens a file while
+//! another process holds a write transaction on it, exactly as `sqlite3` can.
+//!
+//! # Busy at open
+//!
+//! Setting the journal mode does not call SQLite's busy handler: when several processes
+//! create one file at the same moment, all but one get `SQLITE_BUSY` at once. Every open
+//! step that can meet `SQLITE_BUSY` or `SQLITE_LOCKED` is therefore retried with a short
+//! backoff (1 ms doubling to 20 ms) until the busy timeout (5 s) has passed.
+//!
+//! # Read-only
+//!
+//! [`StoreConfig::read_only`](crate::StoreConfig::read_only) opens the file with
+//! `SQLITE_OPEN_READ_ONLY`: no pragma that writes, no schema set-up (a file whose schema
+//! would need a migration is refused), and the file must exist. A WAL file read by a
+//! reader that cannot create its `-shm` (a read-only directory) cannot be opened the
+//! ordinary way; when no `-wal` with content and no `-shm` exist (a file closed
+//! cleanly), nothing can be writing it in WAL mode, so it is opened as an immutable file
+//! (`file:…?immutable=1`) instead. With a `-wal` that holds frames and no way to build
+//! its index, the open fails with a message saying so: reading the main file alone
+//! would return stale data.
+//!
+//! # The WAL index (`-shm`) and full disks
+//!
+//! SQLite's unix VFS grows the `-shm` by writing one byte at the end of each new 4 KiB
+//! page before it maps the page, so the file system allocates every page it maps and a
+//! full disk fails that write (`SQLITE_IOERR_SHMSIZE`) instead of faulting later. The
+//! `-shm` only grows while the WAL grows, so the store keeps the WAL bounded (see
+//! [`StoreConfig::wal_size_limit`](crate::StoreConfig::wal_size_limit)) and, on open
+//! for writing, reserves the index for a WAL of that size the same way SQLite does,
+//! after the connection has joined the `-shm` (so no other opener truncates it). A disk
+//! too full even for that makes the open fail as [`Error::DiskFull`] rather than a later
+//! write fault. Writing zeros past the end of the `-shm` is exactly SQLite's own way of
+//! extending it, so the reservation never changes what SQLite has written.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 
-use crate::config::Durability;
+use crate::config::StoreConfig;
 use crate::error::{Error, Result};
 
 const OPERATION: &str = "store.open";
@@ -21,6 +61,16 @@ pub(crate) const MEMORY_PATH: &str = ":memory:";
 
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 pub(crate) const STATEMENT_CACHE_CAPACITY: usize = 64;
+/// The first and the longest pause between two attempts of an open step that met
+/// `SQLITE_BUSY`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(1);
+const LONGEST_BACKOFF: Duration = Duration::from_millis(20);
+
+/// The size of one WAL-index region in the `-shm` file, and the WAL frames it indexes.
+const SHM_REGION_BYTES: u64 = 32 * 1024;
+const FRAMES_PER_SHM_REGION: u64 = 4096;
+/// The page size of the `-shm` as SQLite's unix VFS extends it.
+const SHM_PAGE_BYTES: u64 = 4096;
 
 const CREATE_ENTRIES: &str = "CREATE TABLE IF NOT EXISTS entries (
     group_name  TEXT NOT NULL,
@@ -34,9 +84,27 @@ const CREATE_ENTRIES: &str = "CREATE TABLE IF NOT EXISTS entries (
 const CREATE_EXPIRES_AT_INDEX: &str = "CREATE INDEX IF NOT EXISTS entries_expires_at_idx
     ON entries (expires_at) WHERE expires_at IS NOT NULL";
 
-/// Opens the connection and prepares it: pragmas, schema, migration.
-pub(crate) fn open_connection(path: &Path, durability: Durability) -> Result<Connection> {
+/// Every table and index a current file has (`type`, `name`).
+const CURRENT_OBJECTS: [(&str, &str); 9] = [
+    ("table", "entries"),
+    ("index", "entries_expires_at_idx"),
+    ("table", "journal_entries"),
+    ("index", "journal_entries_bucket_committed_at_idx"),
+    ("index", "journal_entries_unarchived_idx"),
+    ("index", "journal_entries_archive_name_idx"),
+    ("table", "journal_archives"),
+    ("table", "workspace_commits"),
+    ("table", "journal_outbox"),
+];
+
+/// Opens the connection and prepares it: pragmas, schema, migration; or, for a
+/// read-only configuration, opens it for reading and checks the schema.
+pub(crate) fn open_connection(config: &StoreConfig) -> Result<Connection> {
+    let path = config.database_path.as_path();
     let is_memory = path.as_os_str() == MEMORY_PATH;
+    if config.read_only && !is_memory {
+        return open_read_only(path);
+    }
     let connection = if is_memory {
         Connection::open_in_memory()
     } else {
@@ -53,19 +121,36 @@ pub(crate) fn open_connection(path: &Path, durability: Durability) -> Result<Con
             source,
         )
     })?;
-    configure(&connection, is_memory, durability)?;
-    ensure_schema(&connection)?;
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    configure(&connection, is_memory, config, deadline)?;
+    let is_current = retry_busy(deadline, || schema_is_current(&connection))
+        .map_err(|source| Error::database(OPERATION, "check schema", source))?;
+    if !is_current {
+        retry_busy(deadline, || ensure_schema(&connection))
+            .map_err(|source| Error::database(OPERATION, "ensure schema", source))?;
+    }
+    if !is_memory && !config.read_only {
+        reserve_shm(&connection, path, config.wal_size_limit)?;
+    }
     Ok(connection)
 }
 
-fn configure(connection: &Connection, is_memory: bool, durability: Durability) -> Result<()> {
+fn configure(
+    connection: &Connection,
+    is_memory: bool,
+    config: &StoreConfig,
+    deadline: Instant,
+) -> Result<()> {
     let failed = |context: &str| {
         let context = context.to_owned();
         move |source| Error::database(OPERATION, context, source)
     };
-    let journal_mode: String = connection
-        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
-        .map_err(failed("set journal mode"))?;
+    // First, so that every later step waits for a writer rather than failing at once.
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(failed("set busy timeout"))?;
+    let journal_mode =
+        retry_busy(deadline, || ensure_wal(connection)).map_err(failed("set journal mode"))?;
     let expected = if is_memory { "memory" } else { "wal" };
     if !journal_mode.eq_ignore_ascii_case(expected) {
         return Err(Error::invalid_input(
@@ -74,31 +159,281 @@ fn configure(connection: &Connection, is_memory: bool, durability: Durability) -
         ));
     }
     connection
-        .busy_timeout(BUSY_TIMEOUT)
-        .map_err(failed("set busy timeout"))?;
-    connection
-        .pragma_update(None, "synchronous", durability.pragma_value())
+        .pragma_update(None, "synchronous", config.durability.pragma_value())
         .map_err(failed("set synchronous"))?;
+    // After a checkpoint has reset the WAL, SQLite truncates it to this size.
+    let limit = i64::try_from(config.wal_size_limit).unwrap_or(i64::MAX);
+    connection
+        .pragma_update(None, "journal_size_limit", limit)
+        .map_err(failed("set journal size limit"))?;
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     Ok(())
 }
 
-/// Creates what is missing and migrates what is old, in one transaction.
-fn ensure_schema(connection: &Connection) -> Result<()> {
-    let failed = |source| Error::database(OPERATION, "ensure schema", source);
-    let transaction =
-        rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)
-            .map_err(failed)?;
-    transaction.execute_batch(CREATE_ENTRIES).map_err(failed)?;
-    if !has_column(&transaction, "entries", "expires_at").map_err(failed)? {
-        add_expires_at(&transaction).map_err(failed)?;
+/// Puts the file in WAL mode unless it already is, and returns the journal mode. Reading
+/// the schema first makes SQLite read the file header, so an existing WAL file reports
+/// `wal` without the exclusive lock a change of mode takes.
+fn ensure_wal(connection: &Connection) -> rusqlite::Result<String> {
+    connection.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))?;
+    let current: String = connection.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+    if current.eq_ignore_ascii_case("wal") || current.eq_ignore_ascii_case("memory") {
+        return Ok(current);
     }
-    migrate_legacy_kv(&transaction).map_err(failed)?;
-    transaction
-        .execute_batch(CREATE_EXPIRES_AT_INDEX)
-        .map_err(failed)?;
-    ensure_journal_schema(&transaction).map_err(failed)?;
-    transaction.commit().map_err(failed)
+    connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+}
+
+/// Runs `attempt` again while it fails with `SQLITE_BUSY` or `SQLITE_LOCKED`, pausing a
+/// little longer each time, until `deadline`.
+pub(crate) fn retry_busy<T>(
+    deadline: Instant,
+    mut attempt: impl FnMut() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    let mut pause = FIRST_BACKOFF;
+    loop {
+        match attempt() {
+            Err(error) if is_busy(&error) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return Err(error);
+                }
+                std::thread::sleep(pause.min(deadline - now));
+                pause = (pause * 2).min(LONGEST_BACKOFF);
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_busy(error: &rusqlite::Error) -> bool {
+    matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+/// True when every table, index and column of the current schema is there and the Go
+/// package's old `kv` table is not: opening then writes nothing.
+fn schema_is_current(connection: &Connection) -> rusqlite::Result<bool> {
+    let mut statement = connection
+        .prepare("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')")?;
+    let present = statement
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let has = |kind: &str, name: &str| present.iter().any(|(k, n)| k == kind && n == name);
+    if has("table", "kv") || !CURRENT_OBJECTS.iter().all(|(kind, name)| has(kind, name)) {
+        return Ok(false);
+    }
+    Ok(has_column(connection, "entries", "expires_at")?
+        && has_column(connection, "journal_entries", "archive_name")?)
+}
+
+/// Opens an existing file for reading only.
+fn open_read_only(path: &Path) -> Result<Connection> {
+    let open_failed = |source| {
+        Error::database(
+            OPERATION,
+            format!("open database {} read-only", path.display()),
+            source,
+        )
+    };
+    if !path.exists() {
+        return Err(Error::invalid_input(
+            OPERATION,
+            format!(
+                "open database {} read-only: the file does not exist (read-only never creates one)",
+                path.display()
+            ),
+        ));
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let connection = Connection::open_with_flags(path, flags).map_err(open_failed)?;
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(|source| Error::database(OPERATION, "set busy timeout", source))?;
+    let connection = match retry_busy(deadline, || schema_is_current(&connection)) {
+        Ok(is_current) => finish_read_only(connection, is_current)?,
+        Err(error) if needs_immutable(&error, path) => {
+            drop(connection);
+            let connection = open_immutable(path).map_err(open_failed)?;
+            let is_current = schema_is_current(&connection)
+                .map_err(|source| Error::database(OPERATION, "check schema", source))?;
+            finish_read_only(connection, is_current)?
+        }
+        Err(source) => {
+            return Err(Error::database(
+                OPERATION,
+                format!(
+                    "read database {} read-only (a WAL file whose -wal holds frames needs its -shm, which a read-only directory cannot hold)",
+                    path.display()
+                ),
+                source,
+            ))
+        }
+    };
+    Ok(connection)
+}
+
+fn finish_read_only(connection: Connection, is_current: bool) -> Result<Connection> {
+    if !is_current {
+        return Err(Error::ReadOnly {
+            operation: OPERATION,
+            action: "migrate the schema (open the file once for writing first)",
+        });
+    }
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(connection)
+}
+
+/// The path with `suffix` appended, e.g. `app.db-wal`.
+fn sibling(path: &Path, suffix: &str) -> std::path::PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    name.into()
+}
+
+/// True when a read-only open failed for want of a `-shm` it may not create, and the
+/// file can safely be read as immutable: no `-shm` and no `-wal` with content exist, so
+/// no connection is using the file in WAL mode.
+fn needs_immutable(error: &rusqlite::Error, path: &Path) -> bool {
+    let shm_missing = !sibling(path, "-shm").exists();
+    let wal_empty = std::fs::metadata(sibling(path, "-wal")).map_or(true, |wal| wal.len() == 0);
+    let cannot_open = matches!(
+        error.sqlite_error_code(),
+        Some(ErrorCode::CannotOpen | ErrorCode::ReadOnly)
+    );
+    cannot_open && shm_missing && wal_empty
+}
+
+/// Opens `path` as `file:<path>?immutable=1`, read-only.
+fn open_immutable(path: &Path) -> rusqlite::Result<Connection> {
+    let absolute = std::fs::canonicalize(path).map_err(|error| {
+        rusqlite::Error::InvalidPath(std::path::PathBuf::from(format!(
+            "{}: {error}",
+            path.display()
+        )))
+    })?;
+    let uri = format!("file:{}?immutable=1", percent_encode_path(&absolute)?);
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    Connection::open_with_flags(uri, flags)
+}
+
+/// The path as a URI path: every byte but ASCII letters, digits, `/`, `-`, `.`, `_` and
+/// `~` percent-encoded.
+fn percent_encode_path(path: &Path) -> rusqlite::Result<String> {
+    let text = path
+        .to_str()
+        .ok_or_else(|| rusqlite::Error::InvalidPath(path.to_path_buf()))?;
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            encoded.push(char::from(byte));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            encoded.push('%');
+            encoded.push(char::from(HEX[usize::from(byte >> 4)]));
+            encoded.push(char::from(HEX[usize::from(byte & 0x0F)]));
+        }
+    }
+    Ok(encoded)
+}
+
+/// The `-shm` size that indexes a WAL of `wal_size_limit` bytes (4 KiB pages), rounded
+/// up to whole 32 KiB regions, plus one region.
+fn shm_reserve_bytes(wal_size_limit: u64) -> u64 {
+    let frames = wal_size_limit / SHM_PAGE_BYTES;
+    (frames / FRAMES_PER_SHM_REGION + 2) * SHM_REGION_BYTES
+}
+
+/// Extends the `-shm` to index a WAL of `wal_size_limit` bytes, the way SQLite's unix
+/// VFS does (one zero byte written at the end of each new 4 KiB page), so the file
+/// system has allocated every page before SQLite maps it.
+///
+/// Only bytes past the current end are written, and only while this connection holds
+/// the WAL write lock (`BEGIN IMMEDIATE`, not waiting): the index grows only under that
+/// lock (a writer appending frames, or recovery), so no other connection can be
+/// writing the pages being reserved. When another connection is writing, the
+/// reservation is skipped; that writer extends the index as it needs. The connection
+/// has already joined the `-shm`, so no later opener truncates it while the store is
+/// open.
+fn reserve_shm(connection: &Connection, path: &Path, wal_size_limit: u64) -> Result<()> {
+    let shm = sibling(path, "-shm");
+    let database_failed = |source| Error::database(OPERATION, "reserve the WAL index", source);
+    // SQLite opens a file this user may not write read-only even when asked for
+    // read-write; it never extends the index then, and neither does the store.
+    if connection
+        .is_readonly(rusqlite::MAIN_DB)
+        .map_err(database_failed)?
+    {
+        return Ok(());
+    }
+    connection
+        .busy_timeout(Duration::ZERO)
+        .map_err(database_failed)?;
+    let began = connection.execute_batch("BEGIN IMMEDIATE");
+    connection
+        .busy_timeout(BUSY_TIMEOUT)
+        .map_err(database_failed)?;
+    match began {
+        Ok(()) => {}
+        Err(error) if is_busy(&error) => return Ok(()),
+        Err(error) => return Err(database_failed(error)),
+    }
+    let reserved = extend_shm(&shm, shm_reserve_bytes(wal_size_limit));
+    let ended = connection.execute_batch("COMMIT");
+    reserved.map_err(|source| {
+        Error::io_or_disk_full(OPERATION, format!("reserve {}", shm.display()), source)
+    })?;
+    ended.map_err(database_failed)
+}
+
+/// Writes a zero byte at the end of every 4 KiB page of `shm` from its current end up
+/// to `target` bytes; nothing when the file is missing or already that long.
+fn extend_shm(shm: &Path, target: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+
+    // Only an existing -shm: SQLite creates it; a missing one means no WAL index is used.
+    let mut file = match std::fs::OpenOptions::new().write(true).open(shm) {
+        Ok(file) => file,
+        // Missing: no WAL index is in use. Not writable by this user (SQLite gives the
+        // -shm the database file's permissions): SQLite extends it itself.
+        Err(error)
+            if matches!(
+                error.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
+            ) =>
+        {
+            return Ok(())
+        }
+        Err(error) => return Err(error),
+    };
+    let current = file.metadata()?.len();
+    // The last byte of the page holding the current end lies at or past the end.
+    let mut page = current / SHM_PAGE_BYTES;
+    while (page + 1) * SHM_PAGE_BYTES <= target {
+        file.seek(SeekFrom::Start((page + 1) * SHM_PAGE_BYTES - 1))?;
+        file.write_all(&[0])?;
+        page += 1;
+    }
+    Ok(())
+}
+
+/// Creates what is missing and migrates what is old, in one transaction.
+fn ensure_schema(connection: &Connection) -> rusqlite::Result<()> {
+    let transaction =
+        rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Immediate)?;
+    transaction.execute_batch(CREATE_ENTRIES)?;
+    if !has_column(&transaction, "entries", "expires_at")? {
+        add_expires_at(&transaction)?;
+    }
+    migrate_legacy_kv(&transaction)?;
+    transaction.execute_batch(CREATE_EXPIRES_AT_INDEX)?;
+    ensure_journal_schema(&transaction)?;
+    transaction.commit()
 }
 
 fn has_column(connection: &Connection, table: &str, column: &str) -> rusqlite::Result<bool> {
@@ -208,4 +543,45 @@ fn ensure_journal_schema(connection: &Connection) -> rusqlite::Result<()> {
     }
     connection.execute_batch(CREATE_JOURNAL_EXTRAS)?;
     connection.execute_batch(CREATE_JOURNAL_OUTBOX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_encode_path_good_escapes_all_but_unreserved() {
+        let encoded = percent_encode_path(Path::new("/tmp/a b/c?d#e%f/ü.db")).expect("UTF-8");
+        assert_eq!(encoded, "/tmp/a%20b/c%3Fd%23e%25f/%C3%BC.db");
+    }
+
+    #[test]
+    fn shm_reserve_bytes_good_covers_the_wal_limit() {
+        // 64 MiB of 4 KiB frames is 16384 frames: four regions, plus the partial and one.
+        assert_eq!(shm_reserve_bytes(64 << 20), 6 * SHM_REGION_BYTES);
+        assert_eq!(shm_reserve_bytes(0), 2 * SHM_REGION_BYTES);
+    }
+
+    #[test]
+    fn retry_busy_good_retries_until_success_and_gives_up_at_deadline() {
+        let busy = || {
+            rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
+                None,
+            )
+        };
+        let mut attempts = 0;
+        let value = retry_busy(Instant::now() + BUSY_TIMEOUT, || {
+            attempts += 1;
+            if attempts < 4 {
+                Err(busy())
+            } else {
+                Ok(attempts)
+            }
+        })
+        .expect("succeeds on the fourth attempt");
+        assert_eq!(value, 4);
+        let error = retry_busy(Instant::now(), || Err::<(), _>(busy())).unwrap_err();
+        assert!(is_busy(&error));
+    }
 }
