@@ -92,6 +92,7 @@ pub use crate::config::{
 pub use crate::error::{Error, QuotaLimit, Result};
 pub use crate::events::{Event, EventType, Subscription, Watcher};
 pub use crate::journal::{JournalEntry, Row};
+pub use crate::rows::Table;
 pub use crate::scope::{ScopedStore, ScopedTransaction};
 pub use crate::stats::StoreStats;
 pub use crate::store::{KeyValue, Store};
