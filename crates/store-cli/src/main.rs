@@ -176,7 +176,8 @@ enum Command {
     Workspace(WorkspaceCommand),
     /// Archive journal points older than an age or time into a compressed file.
     Compact {
-        /// An age (90d, 12h) or an RFC 3339 time: points committed before it are archived.
+        /// An age (90d, 12h; 0s is now: every point so far) or an RFC 3339 time: points
+        /// committed before it are archived.
         #[arg(long, value_parser = time::parse_age_or_time)]
         before: std::time::SystemTime,
         /// The folder the archive is written to [default: archive beside the --db file].
@@ -206,6 +207,11 @@ enum JournalCommand {
         tags: Vec<(String, String)>,
     },
     /// Run a Flux query (from/range/filter) or read-only SQL; every unarchived point when empty.
+    ///
+    /// Text: a header line of column names, then one tab-separated line per row, columns in
+    /// the SQL statement's order (the eight point columns for empty and Flux queries).
+    /// --json: SQL prints {"columns":[...],"rows":[[...],...]}, keeping the statement's
+    /// order and repeated names; empty and Flux queries print an array of point objects.
     Query {
         #[arg(default_value = "")]
         query: String,
