@@ -9,7 +9,7 @@ use store_cli::entry_lines::{self, EntryLine};
 use crate::failure::Failure;
 use crate::journal;
 use crate::output::Output;
-use crate::{progress, Command, Global};
+use crate::{progress, Command, Global, JournalCommand, WorkspaceCommand};
 
 /// Runs one command against the store the global options describe.
 pub(crate) fn run(global: &Global, command: Command) -> Result<(), Failure> {
@@ -20,13 +20,25 @@ pub(crate) fn run(global: &Global, command: Command) -> Result<(), Failure> {
         output.flush()?;
         return result;
     }
-    let store = global.open()?;
+    let store = global.open(ships_journal(&command))?;
     let result = execute(&store, &mut output, command);
     let flushed = output.flush();
     let closed = store.close();
-    result?;
-    flushed?;
-    closed.map_err(Failure::from)
+    match result.and(flushed.map_err(Failure::from)) {
+        Err(failure) if !failure.is_quiet() => Err(failure),
+        // A closed standard output still ends with the store closed properly.
+        other => closed.map_err(Failure::from).and(other),
+    }
+}
+
+/// Whether `command` ships journal points to InfluxDB (commits a point or flushes), the
+/// only commands that read, and may refuse, the InfluxDB options.
+fn ships_journal(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Journal(JournalCommand::Commit { .. } | JournalCommand::Flush)
+            | Command::Workspace(WorkspaceCommand::Commit { .. })
+    )
 }
 
 fn execute(store: &store::Store, output: &mut Output, command: Command) -> Result<(), Failure> {
@@ -37,6 +49,11 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
             value,
             ttl,
         } => {
+            let value = if value == "-" {
+                read_value_from_stdin()?
+            } else {
+                value
+            };
             match ttl {
                 Some(ttl) => store.set_with_ttl(&group, &key, &value, ttl)?,
                 None => store.set(&group, &key, &value)?,
@@ -55,8 +72,21 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
             store.delete_group(&group)?;
             output.done()?;
         }
-        Command::DeletePrefix { prefix } => {
-            store.delete_prefix(&prefix)?;
+        Command::DeletePrefix { prefix, all } => {
+            let prefix = prefix.unwrap_or_default();
+            match (prefix.is_empty(), all) {
+                (false, false) | (true, true) => store.delete_prefix(&prefix)?,
+                (true, false) => {
+                    return Err(Failure::bad_input(
+                        "store delete-prefix: an empty PREFIX matches every group: pass --all to delete them all",
+                    ))
+                }
+                (false, true) => {
+                    return Err(Failure::bad_input(format!(
+                        "store delete-prefix: --all deletes every group, not only those starting with {prefix:?}: give one or the other"
+                    )))
+                }
+            }
             output.done()?;
         }
         Command::Count { group } => {
@@ -101,7 +131,7 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
             before,
             output: folder,
             format,
-        } => journal::compact(store, output, before, folder, format)?,
+        } => journal::compact(store, output, before, folder.unwrap_or_default(), format)?,
         Command::Archive(command) => journal::archive(output, command)?,
         Command::Stats => stats(store, output)?,
     }
@@ -158,6 +188,21 @@ fn stats(store: &store::Store, output: &mut Output) -> Result<(), Failure> {
         }
     }
     Ok(())
+}
+
+/// The value of `set GROUP KEY -`: the whole of standard input, exactly as read.
+fn read_value_from_stdin() -> Result<String, Failure> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|error| Failure::other(format!("store set: read standard input: {error}")))?;
+    String::from_utf8(bytes).map_err(|error| {
+        Failure::bad_input(format!(
+            "store set: the value on standard input is not UTF-8 (invalid byte at offset {})",
+            error.utf8_error().valid_up_to()
+        ))
+    })
 }
 
 fn read_template(path: &Path) -> Result<String, Failure> {

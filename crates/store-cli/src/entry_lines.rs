@@ -6,7 +6,8 @@ use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
-/// One line of `export` and `import`; unknown keys are refused.
+/// One line of `export` and `import`; unknown keys are refused. Only a JSON object is an
+/// entry: [`parse`] refuses serde's sequence form of the struct (`["g","k","v"]`).
 ///
 /// ```
 /// use store_cli::entry_lines::EntryLine;
@@ -56,8 +57,16 @@ impl fmt::Display for LineError {
 
 impl std::error::Error for LineError {}
 
+/// The white space JSON allows before a value.
+const JSON_WHITE_SPACE: [char; 4] = [' ', '\t', '\n', '\r'];
+
+/// The message for a line that is not a JSON object.
+const NOT_AN_OBJECT: &str =
+    "an entry must be a JSON object {\"group\",\"key\",\"value\",\"expires_at\"}";
+
 /// Reads every entry line, skipping blank ones; stops at the first line that is not
-/// UTF-8 or not an entry.
+/// UTF-8 or not an entry (a JSON object with `group`, `key`, `value` and optionally
+/// `expires_at`).
 ///
 /// ```
 /// use store_cli::entry_lines::parse;
@@ -83,6 +92,11 @@ pub fn parse(reader: impl BufRead) -> Result<Vec<EntryLine>, LineError> {
         let line = line.map_err(|error| failed(error.to_string()))?;
         if line.trim().is_empty() {
             continue;
+        }
+        // serde also reads a struct from a JSON array of its fields in order; an entry is
+        // an object, so that `["g","k","v"]` is refused rather than silently imported.
+        if !line.trim_start_matches(JSON_WHITE_SPACE).starts_with('{') {
+            return Err(failed(NOT_AN_OBJECT.to_owned()));
         }
         let entry =
             serde_json::from_str::<EntryLine>(&line).map_err(|error| failed(error.to_string()))?;
@@ -120,6 +134,19 @@ mod tests {
         assert!(error.message.contains("extra"), "{error}");
         let error = parse(&b"\n\xff\n"[..]).expect_err("not UTF-8");
         assert_eq!(error.line, 2);
+    }
+
+    #[test]
+    fn parse_bad_json_array_is_not_an_entry() {
+        let text = "{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\"}\n [\"g\",\"k\",\"v\"]\n";
+        let error = parse(text.as_bytes()).expect_err("an array line");
+        assert_eq!(error.line, 2);
+        assert!(error.message.contains("must be a JSON object"), "{error}");
+        let error = parse("[\"g\",\"k\",\"v\",null]".as_bytes()).expect_err("with expiry");
+        assert_eq!(error.line, 1);
+        let entries = parse(" \t{\"group\":\"g\",\"key\":\"k\",\"value\":\"v\"}".as_bytes())
+            .expect("leading white space before an object");
+        assert_eq!(entries[0].key, "k");
     }
 
     #[test]

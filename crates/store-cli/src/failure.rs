@@ -43,7 +43,12 @@ impl Failure {
         self.exit_code
     }
 
-    /// The one line printed on stderr.
+    /// True for an ending that is no failure at all (a closed standard output): status 0.
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.exit_code == 0
+    }
+
+    /// The one line printed on stderr; empty for nothing at all.
     pub(crate) fn message(&self) -> &str {
         &self.message
     }
@@ -67,8 +72,17 @@ impl From<store::Error> for Failure {
     }
 }
 
+/// A failed write of the command's output. A closed standard output (`store export | head
+/// -1`) is not a failure: the reader has what it wanted, so the command ends quietly with
+/// status 0 and no message. Every other error: exit status 3.
 impl From<std::io::Error> for Failure {
     fn from(error: std::io::Error) -> Failure {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            return Failure {
+                exit_code: 0,
+                message: String::new(),
+            };
+        }
         Failure::other(format!("store: {error}"))
     }
 }

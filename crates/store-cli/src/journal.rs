@@ -51,32 +51,60 @@ pub(crate) fn journal(
             output.line(&shipped.to_string(), &json!(shipped))?;
         }
         JournalCommand::Query { query } => {
-            let rows = store.query_journal(&query)?;
-            if output.is_json() {
-                output.json_line(&rows)?;
+            if output.is_json() && !is_sql(&query) {
+                // Points (empty and Flux queries): an array of objects, one per point.
+                output.json_line(&store.query_journal(&query)?)?;
             } else {
-                print_table(output, &rows)?;
+                let table = store.query_journal_table(&query)?;
+                if output.is_json() {
+                    // SQL keeps the statement's columns, in order, repeated names included,
+                    // which a JSON object cannot.
+                    output.json_line(&table)?;
+                } else {
+                    print_table(output, &table)?;
+                }
             }
         }
     }
     Ok(())
 }
 
-/// Rows as a tab-separated table under a header of the first row's columns.
-fn print_table(output: &mut Output, rows: &[store::Row]) -> Result<(), Failure> {
-    let Some(first) = rows.first() else {
+/// Whether the library runs `query` as SQL: its first word, after white space and SQL
+/// comments, is `SELECT`, `WITH`, `EXPLAIN` or `PRAGMA` (as `Store::query_journal` decides).
+fn is_sql(query: &str) -> bool {
+    let mut rest = query;
+    loop {
+        rest = rest.trim_start();
+        if let Some(comment) = rest.strip_prefix("--") {
+            rest = comment.split_once('\n').map_or("", |(_, after)| after);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            rest = comment.split_once("*/").map_or("", |(_, after)| after);
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|character: char| !character.is_ascii_alphabetic())
+        .unwrap_or(rest.len());
+    ["select", "with", "explain", "pragma"]
+        .iter()
+        .any(|keyword| keyword.eq_ignore_ascii_case(&rest[..end]))
+}
+
+/// A table as a header line of its column names, in order, then one tab-separated line
+/// per row; nothing at all when there are no rows.
+fn print_table(output: &mut Output, table: &store::Table) -> Result<(), Failure> {
+    if table.rows.is_empty() {
         return Ok(());
-    };
-    let columns: Vec<&String> = first.keys().collect();
-    let header: Vec<&str> = columns.iter().map(|column| column.as_str()).collect();
-    output.line(&header.join("\t"), &Value::Null)?;
-    for row in rows {
-        let cells: Vec<String> = columns
+    }
+    output.line(&table.columns.join("\t"), &Value::Null)?;
+    for row in &table.rows {
+        let cells: Vec<String> = row
             .iter()
-            .map(|column| match row.get(column.as_str()) {
-                Some(Value::String(text)) => text.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
+            .map(|value| match value {
+                Value::String(text) => text.clone(),
+                Value::Null => String::new(),
+                other => other.to_string(),
             })
             .collect();
         output.line(&cells.join("\t"), &Value::Null)?;
@@ -231,6 +259,22 @@ mod tests {
         assert_eq!(parse_pair("a="), Ok(("a".into(), String::new())));
         assert!(parse_pair("=b").is_err());
         assert!(parse_pair("ab").is_err());
+    }
+
+    #[test]
+    fn is_sql_good_after_white_space_and_comments() {
+        for sql in [
+            "SELECT 1",
+            "  with x AS (SELECT 1) SELECT * FROM x",
+            "-- note\nSELECT 1",
+            "/* a */ pragma table_info(entries)",
+            "EXPLAIN SELECT 1",
+        ] {
+            assert!(is_sql(sql), "{sql}");
+        }
+        for flux in ["", r#"from(bucket: "store")"#, "selected", "DELETE FROM x"] {
+            assert!(!is_sql(flux), "{flux}");
+        }
     }
 
     #[test]

@@ -4,6 +4,23 @@
 //! It is a thin layer: every command is one library call (or a few), and every message
 //! is the library's. Exit status: 0 success; 1 not found; 2 bad usage or bad input;
 //! 3 any other failure.
+//!
+//! Decisions a script can rely on (also in `store --help` and the README):
+//!
+//! * A closed standard output (`store export | head -1`) ends the command quietly with
+//!   status 0: the reader has all it wanted. Nothing is ever printed with `println!`, and a
+//!   message that cannot be written to a closed standard error is dropped, never a panic.
+//! * `--ttl` under 1 ms is refused (status 2): it would store a value that has already
+//!   expired. Delete the key instead.
+//! * `delete-prefix` with an empty or absent PREFIX deletes nothing unless `--all` is
+//!   given (status 2): an empty prefix matches every group.
+//! * `set GROUP KEY -` reads the value from standard input, whole and exactly (no newline
+//!   is stripped), so values past the argument-length limit can be set; it must be UTF-8.
+//! * The InfluxDB options are read, and checked, only by the commands that ship journal
+//!   points (`journal commit`, `journal flush`, `workspace commit`); a bad
+//!   `STORE_INFLUX_URL` never stops `get` or `list`.
+//! * Workspace state and archives default to `state/` and `archive/` beside the `--db`
+//!   file, so the same `--db` reached from any directory sees the same workspaces.
 #![forbid(unsafe_code)]
 #![deny(clippy::all, clippy::pedantic)]
 // Doc comments on the argument types are the help text people read: no Markdown there.
@@ -16,6 +33,7 @@ mod output;
 mod progress;
 mod time;
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -24,8 +42,17 @@ use clap::{Args, Parser, Subcommand};
 use crate::failure::Failure;
 
 /// Inspect and script a store file.
+/// The decisions a script relies on, under `store --help`.
+const AFTER_HELP: &str = "\
+Exit status: 0 success; 1 not found; 2 bad usage or bad input; 3 any other failure.
+A closed standard output (store export | head -1) ends the command quietly with status 0.
+Workspace state and archives default to state/ and archive/ beside the --db file
+(the current directory's .core/state and .core/archive for --db :memory:).
+The InfluxDB options are used, and checked, only by journal commit, journal flush and
+workspace commit: the commands that ship journal points.";
+
 #[derive(Debug, Parser)]
-#[command(name = "store", version, about, long_about = None)]
+#[command(name = "store", version, about, long_about = None, after_help = AFTER_HELP)]
 struct Cli {
     #[command(flatten)]
     global: Global,
@@ -49,16 +76,17 @@ struct Global {
     /// Machine-readable output: one JSON value, or JSON lines for streams.
     #[arg(long, global = true)]
     json: bool,
-    /// The workspace state directory.
-    #[arg(long, global = true, default_value = ".core/state")]
-    state_dir: PathBuf,
-    /// Ship journal points to this InfluxDB.
+    /// The workspace state directory [default: state beside the --db file].
+    #[arg(long, global = true)]
+    state_dir: Option<PathBuf>,
+    /// Ship journal points to this InfluxDB (read only by journal commit, journal flush
+    /// and workspace commit).
     #[arg(long, global = true, env = "STORE_INFLUX_URL")]
     influx_url: Option<String>,
-    /// The InfluxDB organisation.
+    /// The InfluxDB organisation (required with --influx-url, except with --influx-v1).
     #[arg(long, global = true, env = "STORE_INFLUX_ORG")]
     influx_org: Option<String>,
-    /// The InfluxDB bucket (the database for InfluxDB 1.x).
+    /// The InfluxDB bucket (the database for InfluxDB 1.x; required with --influx-url).
     #[arg(long, global = true, env = "STORE_INFLUX_BUCKET")]
     influx_bucket: Option<String>,
     /// The InfluxDB token.
@@ -69,8 +97,9 @@ struct Global {
         hide_env_values = true
     )]
     influx_token: Option<String>,
-    /// Speak InfluxDB 1.x's `/write?db=` instead of `/api/v2/write`.
-    #[arg(long, global = true, env = "STORE_INFLUX_V1", value_parser = clap::builder::BoolishValueParser::new())]
+    /// Speak InfluxDB 1.x's `/write?db=` instead of `/api/v2/write` (an empty
+    /// STORE_INFLUX_V1 is off).
+    #[arg(long, global = true, env = "STORE_INFLUX_V1", value_parser = parse_switch)]
     influx_v1: bool,
     /// Open the database read-only: writes are refused (read commands do this by
     /// themselves when the file exists but this user may not write it).
@@ -83,13 +112,17 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Set a value, optionally with a TTL (90s, 5m, 2h, 7d).
+    /// Set a value, optionally with a TTL (90s, 5m, 2h, 7d); VALUE - reads it from stdin.
     Set {
         group: String,
         key: String,
+        /// The value; "-" reads the whole of standard input instead, exactly (no newline
+        /// is stripped; it must be UTF-8), for values too long for the command line. To
+        /// store a lone "-", pipe it: printf - | store set GROUP KEY -
         value: String,
-        /// Expire the entry after this long.
-        #[arg(long, value_parser = time::parse_duration)]
+        /// Expire the entry after this long; at least 1ms (a shorter TTL would store an
+        /// already-expired value).
+        #[arg(long, value_parser = time::parse_ttl)]
         ttl: Option<std::time::Duration>,
     },
     /// Print a value (raw: no newline is added to the value's own).
@@ -98,8 +131,15 @@ enum Command {
     Delete { group: String, key: String },
     /// Delete every key of a group.
     DeleteGroup { group: String },
-    /// Delete every group whose name starts with PREFIX (literally, case-sensitively).
-    DeletePrefix { prefix: String },
+    /// Delete every group whose name starts with PREFIX (literally, case-sensitively);
+    /// an empty PREFIX needs --all.
+    DeletePrefix {
+        /// The prefix; empty or absent only with --all.
+        prefix: Option<String>,
+        /// Delete every group of the store (required when PREFIX is empty or absent).
+        #[arg(long)]
+        all: bool,
+    },
     /// Count the live keys of a group.
     Count { group: String },
     /// Count the live keys of every group starting with PREFIX.
@@ -145,12 +185,13 @@ enum Command {
     Workspace(WorkspaceCommand),
     /// Archive journal points older than an age or time into a compressed file.
     Compact {
-        /// An age (90d, 12h) or an RFC 3339 time: points committed before it are archived.
+        /// An age (90d, 12h; 0s is now: every point so far) or an RFC 3339 time: points
+        /// committed before it are archived.
         #[arg(long, value_parser = time::parse_age_or_time)]
         before: std::time::SystemTime,
-        /// The folder the archive is written to.
-        #[arg(long, default_value = ".core/archive")]
-        output: PathBuf,
+        /// The folder the archive is written to [default: archive beside the --db file].
+        #[arg(long)]
+        output: Option<PathBuf>,
         /// gzip or zstd.
         #[arg(long, default_value = "gzip", value_parser = parse_format)]
         format: store::ArchiveFormat,
@@ -175,6 +216,11 @@ enum JournalCommand {
         tags: Vec<(String, String)>,
     },
     /// Run a Flux query (from/range/filter) or read-only SQL; every unarchived point when empty.
+    ///
+    /// Text: a header line of column names, then one tab-separated line per row, columns in
+    /// the SQL statement's order (the eight point columns for empty and Flux queries).
+    /// --json: SQL prints {"columns":[...],"rows":[[...],...]}, keeping the statement's
+    /// order and repeated names; empty and Flux queries print an array of point objects.
     Query {
         #[arg(default_value = "")]
         query: String,
@@ -206,6 +252,18 @@ enum WorkspaceCommand {
 enum ArchiveCommand {
     /// Print an archive's entries as JSON lines.
     Cat { path: PathBuf },
+}
+
+/// `STORE_INFLUX_V1`/`--influx-v1`: a boolean (1, true, yes, on, 0, false, …), and off
+/// when set but empty, so that an empty variable does not stop every command.
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "" | "0" | "n" | "no" | "f" | "false" | "off" => Ok(false),
+        "1" | "y" | "yes" | "t" | "true" | "on" => Ok(true),
+        _ => Err(format!(
+            "expected a boolean such as 1, 0, true or false, got {text:?}"
+        )),
+    }
 }
 
 fn parse_format(text: &str) -> Result<store::ArchiveFormat, String> {
@@ -251,15 +309,84 @@ fn main() -> ExitCode {
     match commands::run(&cli.global, cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("{}", failure.message());
+            if !failure.message().is_empty() {
+                // A closed stderr loses the message, but must not turn it into a panic.
+                let _ = writeln!(std::io::stderr(), "{}", failure.message());
+            }
             ExitCode::from(failure.exit_code())
         }
     }
 }
 
 impl Global {
-    /// Opens the store these options describe, creating the file's folders.
-    fn open(&self) -> Result<store::Store, Failure> {
+    /// Where journal points are shipped, for a command that ships them; `None` when no
+    /// `--influx-url`/`STORE_INFLUX_URL` is given.
+    ///
+    /// # Errors
+    ///
+    /// Bad input naming the option and its variable: an empty URL, a missing organisation
+    /// (InfluxDB 2/3) or bucket, or a URL that is not absolute `http(s)://`.
+    fn journal_config(&self) -> Result<Option<store::JournalConfig>, Failure> {
+        let Some(url) = &self.influx_url else {
+            return Ok(None);
+        };
+        let given = |value: &Option<String>| {
+            value
+                .as_deref()
+                .filter(|value| !value.trim().is_empty())
+                .map(str::to_owned)
+        };
+        if url.trim().is_empty() {
+            return Err(Failure::bad_input(
+                "store: STORE_INFLUX_URL (--influx-url) is set but empty: unset it to keep the journal local",
+            ));
+        }
+        // InfluxDB 1.x has no organisations: name one so that only V2 must be told.
+        let organisation = match (given(&self.influx_org), self.influx_v1) {
+            (Some(organisation), _) => organisation,
+            (None, true) => V1_ORGANISATION.to_owned(),
+            (None, false) => {
+                return Err(Failure::bad_input(
+                    "store: STORE_INFLUX_ORG (--influx-org) is required with STORE_INFLUX_URL (--influx-url), unless STORE_INFLUX_V1 (--influx-v1) is set for InfluxDB 1.x",
+                ))
+            }
+        };
+        let Some(bucket) = given(&self.influx_bucket) else {
+            return Err(Failure::bad_input(
+                "store: STORE_INFLUX_BUCKET (--influx-bucket) is required with STORE_INFLUX_URL (--influx-url)",
+            ));
+        };
+        let journal = store::JournalConfig {
+            token: self.influx_token.clone(),
+            protocol: if self.influx_v1 {
+                store::JournalProtocol::V1
+            } else {
+                store::JournalProtocol::V2
+            },
+            ..store::JournalConfig::new(url, &organisation, &bucket)
+        };
+        // What is left for the library to refuse is the URL's form.
+        let alone = store::StoreConfig {
+            journal: Some(journal.clone()),
+            ..store::StoreConfig::new(":memory:")
+        };
+        alone.validate().map_err(|error| {
+            Failure::bad_input(format!(
+                "store: STORE_INFLUX_URL (--influx-url) {url:?}: {}",
+                Failure::from(error).message()
+            ))
+        })?;
+        Ok(Some(journal))
+    }
+
+    /// Opens the store these options describe, creating the file's folders. Only a command
+    /// that ships journal points (`ships_journal`) reads the InfluxDB options.
+    fn open(&self, ships_journal: bool) -> Result<store::Store, Failure> {
+        let journal = if ships_journal {
+            self.journal_config()?
+        } else {
+            None
+        };
         let read_only = self.read_only || (self.reads_only && exists_but_not_writable(&self.db));
         // Read-only creates nothing, not even the folders.
         if let Some(parent) = self
@@ -271,35 +398,19 @@ impl Global {
                 Failure::other(format!("store: create {}: {error}", parent.display()))
             })?;
         }
-        let journal = self.influx_url.as_ref().map(|url| {
-            // InfluxDB 1.x has no organisations: name one so that only V2 must be told.
-            let organisation = match (&self.influx_org, self.influx_v1) {
-                (Some(organisation), _) => organisation.as_str(),
-                (None, true) => V1_ORGANISATION,
-                (None, false) => "",
-            };
-            store::JournalConfig {
-                token: self.influx_token.clone(),
-                protocol: if self.influx_v1 {
-                    store::JournalProtocol::V1
-                } else {
-                    store::JournalProtocol::V2
-                },
-                ..store::JournalConfig::new(
-                    url,
-                    organisation,
-                    self.influx_bucket.as_deref().unwrap_or_default(),
-                )
-            }
-        });
+        let defaults = store::StoreConfig::new(&self.db);
         let config = store::StoreConfig {
             journal,
             // A command lives for a moment: expired entries are invisible anyway, and
             // `store purge` removes them on request.
             purge_interval: std::time::Duration::ZERO,
-            workspace_state_directory: self.state_dir.clone(),
+            // The library's default is `state` beside the database file.
+            workspace_state_directory: self
+                .state_dir
+                .clone()
+                .unwrap_or(defaults.workspace_state_directory.clone()),
             read_only,
-            ..store::StoreConfig::new(&self.db)
+            ..defaults
         };
         store::Store::open_with(config).map_err(Failure::from)
     }

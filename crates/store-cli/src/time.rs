@@ -12,6 +12,21 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|error| format!("invalid duration {text:?} ({error}): use e.g. 90s, 5m, 2h or 7d"))
 }
 
+/// The shortest TTL `set --ttl` accepts: expiry is kept in whole milliseconds, so anything
+/// shorter stores a value that has already expired.
+const MIN_TTL: Duration = Duration::from_millis(1);
+
+/// Parses a TTL: a duration (see [`parse_duration`]) of at least 1 ms.
+pub(crate) fn parse_ttl(text: &str) -> Result<Duration, String> {
+    let ttl = parse_duration(text)?;
+    if ttl < MIN_TTL {
+        return Err(format!(
+            "TTL {text:?} is under 1ms: the value would expire before it is stored; use e.g. 90s, or `store delete` to remove a key"
+        ));
+    }
+    Ok(ttl)
+}
+
 /// Parses an age (`90d`: that long ago) or an RFC 3339 time (`2026-01-02T03:04:05Z`).
 pub(crate) fn parse_age_or_time(text: &str) -> Result<SystemTime, String> {
     let trimmed = text.trim();
@@ -63,6 +78,17 @@ mod tests {
             let error = parse_duration(bad).expect_err(bad);
             assert!(error.contains("duration"), "{error}");
         }
+    }
+
+    #[test]
+    fn parse_ttl_bad_under_one_millisecond() {
+        for bad in ["0", "0s", "1ns", "999us", "0ms"] {
+            let error = parse_ttl(bad).expect_err(bad);
+            assert!(error.contains("under 1ms"), "{bad}: {error}");
+        }
+        assert_eq!(parse_ttl("1ms"), Ok(Duration::from_millis(1)));
+        assert_eq!(parse_ttl("90s"), Ok(Duration::from_secs(90)));
+        assert!(parse_ttl("5q").is_err_and(|error| error.contains("duration")));
     }
 
     #[test]

@@ -393,7 +393,10 @@ fn journal_commit_and_query_good_plain_json_flux_and_sql() {
         "query",
         "SELECT COUNT(*) AS points FROM journal_entries",
     ]);
-    assert_eq!(sql, serde_json::json!([{"points": 2}]));
+    assert_eq!(
+        sql,
+        serde_json::json!({"columns": ["points"], "rows": [[2]]})
+    );
     let table = shell.ok(&["journal", "query"]);
     assert!(
         table
@@ -467,10 +470,11 @@ fn workspace_commands_good_put_show_list_commit_discard() {
     assert_eq!(points[0]["measurement"], "w1");
     shell.ok(&["workspace", "discard", "w2"]);
     assert_eq!(shell.json(&["workspace", "list"]), serde_json::json!({}));
+    assert!(shell.directory.path().join("nested/state").is_dir());
     assert!(!shell
         .directory
         .path()
-        .join(".core/state/w2.duckdb")
+        .join("nested/state/w2.duckdb")
         .exists());
 }
 
@@ -713,7 +717,8 @@ fn journal_flush_bad_unreachable_and_partial_config() {
         "a partial journal config is bad input"
     );
     assert!(
-        stderr(&output).contains("validate config"),
+        stderr(&output)
+            .contains("STORE_INFLUX_ORG (--influx-org) is required with STORE_INFLUX_URL"),
         "{}",
         stderr(&output)
     );
@@ -773,4 +778,301 @@ fn read_only_flag_bad_missing_file_is_not_created() {
     );
     assert!(!shell.database().exists());
     assert!(!shell.database().parent().expect("parent").exists());
+}
+
+#[test]
+fn set_bad_ttl_under_one_millisecond_exits_two_and_keeps_the_value() {
+    let shell = Shell::new();
+    shell.ok(&["set", "g", "k", "old"]);
+    for bad in ["0", "0s", "1ns", "999us"] {
+        let output = shell.run(&["set", "g", "k", "new", "--ttl", bad]);
+        assert_eq!(code(&output), Some(2), "{bad}: {}", stderr(&output));
+        assert!(stderr(&output).contains("under 1ms"), "{}", stderr(&output));
+    }
+    assert_eq!(shell.ok(&["get", "g", "k"]), "old");
+    shell.ok(&["set", "g", "k", "new", "--ttl", "1h"]);
+    assert_eq!(shell.ok(&["get", "g", "k"]), "new");
+}
+
+#[test]
+fn delete_prefix_bad_empty_prefix_needs_all() {
+    let shell = Shell::new();
+    for group in ["a", "b", "tenant:x"] {
+        shell.ok(&["set", group, "k", "v"]);
+    }
+    for arguments in [
+        &["delete-prefix", ""][..],
+        &["delete-prefix"][..],
+        &["delete-prefix", "tenant:", "--all"][..],
+    ] {
+        let output = shell.run(arguments);
+        assert_eq!(code(&output), Some(2), "{arguments:?}");
+        assert!(stderr(&output).contains("--all"), "{}", stderr(&output));
+    }
+    assert_eq!(shell.ok(&["count-all"]), "3\n", "nothing was deleted");
+    shell.ok(&["delete-prefix", "tenant:"]);
+    assert_eq!(shell.ok(&["groups"]), "a\nb\n");
+    shell.ok(&["delete-prefix", "", "--all"]);
+    assert_eq!(shell.ok(&["count-all"]), "0\n");
+    shell.ok(&["set", "c", "k", "v"]);
+    shell.ok(&["delete-prefix", "--all"]);
+    assert_eq!(shell.ok(&["count-all"]), "0\n");
+}
+
+#[test]
+fn influx_bad_environment_fails_only_shipping_commands_naming_the_variable() {
+    let shell = Shell::new();
+    shell.ok(&["set", "g", "k", "v"]);
+    let run = |environment: &[(&str, &str)], arguments: &[&str]| {
+        let mut command = shell.command(arguments);
+        command.env_remove("STORE_INFLUX_ORG");
+        command.env_remove("STORE_INFLUX_BUCKET");
+        command.env_remove("STORE_INFLUX_V1");
+        command.envs(environment.iter().copied());
+        command.output().expect("run store")
+    };
+    let empty = [("STORE_INFLUX_URL", "")];
+    let no_organisation = [
+        ("STORE_INFLUX_URL", "http://127.0.0.1:9"),
+        ("STORE_INFLUX_BUCKET", "events"),
+    ];
+    let no_bucket = [
+        ("STORE_INFLUX_URL", "http://127.0.0.1:9"),
+        ("STORE_INFLUX_ORG", "core"),
+    ];
+    let empty_v1 = [("STORE_INFLUX_V1", "")];
+    for environment in [
+        &empty[..],
+        &no_organisation[..],
+        &no_bucket[..],
+        &empty_v1[..],
+    ] {
+        for arguments in [
+            &["get", "g", "k"][..],
+            &["journal", "query"][..],
+            &["stats"][..],
+        ] {
+            let output = run(environment, arguments);
+            assert_eq!(
+                code(&output),
+                Some(0),
+                "{environment:?} {arguments:?}: {}",
+                stderr(&output)
+            );
+        }
+    }
+    assert_eq!(
+        String::from_utf8_lossy(&run(&empty, &["get", "g", "k"]).stdout),
+        "v"
+    );
+    for (environment, message) in [
+        (
+            &empty[..],
+            "STORE_INFLUX_URL (--influx-url) is set but empty",
+        ),
+        (
+            &no_organisation[..],
+            "STORE_INFLUX_ORG (--influx-org) is required with STORE_INFLUX_URL",
+        ),
+        (
+            &no_bucket[..],
+            "STORE_INFLUX_BUCKET (--influx-bucket) is required with STORE_INFLUX_URL",
+        ),
+    ] {
+        for arguments in [
+            &["journal", "commit", "m", "--field", "n=1"][..],
+            &["journal", "flush"][..],
+            &["workspace", "commit", "w"][..],
+        ] {
+            let output = run(environment, arguments);
+            assert_eq!(code(&output), Some(2), "{environment:?} {arguments:?}");
+            assert!(
+                stderr(&output).contains(message),
+                "{environment:?} {arguments:?}: {}",
+                stderr(&output)
+            );
+        }
+    }
+    let output = run(
+        &[
+            ("STORE_INFLUX_URL", "127.0.0.1:8086"),
+            ("STORE_INFLUX_ORG", "core"),
+            ("STORE_INFLUX_BUCKET", "b"),
+        ],
+        &["journal", "flush"],
+    );
+    assert_eq!(code(&output), Some(2));
+    assert!(
+        stderr(&output).contains("STORE_INFLUX_URL (--influx-url) \"127.0.0.1:8086\"")
+            && stderr(&output).contains("endpoint URL is invalid"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        run(&empty_v1, &["journal", "flush"]).stdout,
+        b"0\n",
+        "an empty STORE_INFLUX_V1 is off"
+    );
+}
+
+/// Runs `store export` over 10 000 entries (2 MB), reads one line of its output and
+/// closes the pipe while the child is still writing, as `store export | head -1` does; its
+/// stderr is piped and read (`stderr_open`) or closed before it can write anything.
+/// Returns the exit status and what it wrote on stderr.
+fn export_into_closed_pipe(stderr_open: bool) -> (Option<i32>, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let shell = Shell::new();
+    let value = "v".repeat(200);
+    let lines: String = (0..10_000)
+        .map(|index| format!("{{\"group\":\"g\",\"key\":\"k{index:05}\",\"value\":\"{value}\"}}\n"))
+        .collect();
+    assert!(shell
+        .run_with_input(&["import"], lines.as_bytes())
+        .status
+        .success());
+    let mut child = shell
+        .command(&["export"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn store export");
+    let mut errors = child.stderr.take();
+    if !stderr_open {
+        drop(errors.take());
+    }
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    reader.read_line(&mut first).expect("read one line");
+    assert!(
+        first.starts_with("{\"group\":\"g\",\"key\":\"k00000\""),
+        "{first}"
+    );
+    drop(reader);
+    let mut message = String::new();
+    if let Some(mut errors) = errors {
+        errors.read_to_string(&mut message).expect("read stderr");
+    }
+    let status = child.wait().expect("wait");
+    (status.code(), message)
+}
+
+#[test]
+fn export_good_closed_stdout_ends_quietly_with_status_zero() {
+    assert_eq!(export_into_closed_pipe(true), (Some(0), String::new()));
+}
+
+#[test]
+fn export_good_closed_stdout_and_stderr_end_with_status_zero_not_a_panic() {
+    assert_eq!(export_into_closed_pipe(false).0, Some(0));
+}
+
+#[test]
+fn workspace_good_same_db_from_two_directories_shares_state_and_archives() {
+    let shell = Shell::new();
+    let first = shell.directory.path().join("first");
+    let second = shell.directory.path().join("second");
+    std::fs::create_dir_all(&first).expect("first");
+    std::fs::create_dir_all(&second).expect("second");
+    let from = |directory: &Path, arguments: &[&str]| {
+        let output = shell
+            .command(arguments)
+            .current_dir(directory)
+            .output()
+            .expect("run store");
+        assert!(
+            output.status.success(),
+            "{arguments:?}: {}",
+            stderr(&output)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    from(&first, &["workspace", "put", "w", "like", "{}"]);
+    assert_eq!(from(&second, &["workspace", "list"]), "w\tlike=1\n");
+    let state = shell.directory.path().join("nested/state");
+    assert!(state.join("w.duckdb").exists());
+    assert!(!first.join(".core").exists() && !second.join(".core").exists());
+    assert_eq!(from(&second, &["workspace", "commit", "w"]), "like\t1\n");
+    let archive = from(&first, &["compact", "--before", "2100-01-01T00:00:00Z"]);
+    let archive = PathBuf::from(archive.trim_end());
+    assert_eq!(
+        archive.parent(),
+        Some(shell.directory.path().join("nested/archive").as_path()),
+        "archives go beside the database too"
+    );
+    assert!(from(
+        &second,
+        &["archive", "cat", archive.to_str().expect("UTF-8")]
+    )
+    .contains("\"measurement\":\"w\""));
+}
+
+#[test]
+fn set_good_value_from_stdin_of_one_mebibyte() {
+    let shell = Shell::new();
+    let value: String = (0..1_048_576_usize)
+        .map(|index| char::from(b'a' + u8::try_from(index % 26).expect("small")))
+        .collect::<String>()
+        + "\n";
+    let output = shell.run_with_input(&["set", "big", "k", "-", "--ttl", "1h"], value.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let read = shell.ok(&["get", "big", "k"]);
+    assert_eq!(read.len(), value.len());
+    assert!(
+        read == value,
+        "the value, trailing newline included, round-trips"
+    );
+    let output = shell.run_with_input(&["set", "big", "k", "-"], b"\xff\xfe");
+    assert_eq!(code(&output), Some(2));
+    assert!(stderr(&output).contains("not UTF-8"), "{}", stderr(&output));
+    assert_eq!(
+        shell.ok(&["get", "big", "k"]).len(),
+        value.len(),
+        "unchanged"
+    );
+    let output = shell.run_with_input(&["set", "g", "dash", "-"], b"-");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(shell.ok(&["get", "g", "dash"]), "-");
+}
+
+#[test]
+fn journal_query_good_sql_keeps_column_order_and_repeated_names() {
+    let shell = Shell::new();
+    shell.ok(&["journal", "commit", "request", "--field", "ms=12"]);
+    let sql = "SELECT measurement AS z, 1 AS a, 2 AS a FROM journal_entries";
+    assert_eq!(
+        shell.json(&["journal", "query", sql]),
+        serde_json::json!({"columns": ["z", "a", "a"], "rows": [["request", 1, 2]]})
+    );
+    assert_eq!(
+        shell.ok(&["journal", "query", sql]),
+        "z\ta\ta\nrequest\t1\t2\n"
+    );
+    assert_eq!(
+        shell.json(&[
+            "journal",
+            "query",
+            "SELECT fields_json FROM journal_entries"
+        ]),
+        serde_json::json!({"columns": ["fields_json"], "rows": [["{\"ms\":12}"]]}),
+        "no unselected column is added"
+    );
+    let table = shell.ok(&["journal", "query"]);
+    assert_eq!(
+        table.lines().next(),
+        Some("bucket_name\tmeasurement\tfields_json\ttags_json\tcommitted_at\tarchived_at\tfields\ttags")
+    );
+}
+
+#[test]
+fn import_bad_json_array_line_exits_two_and_imports_nothing() {
+    let shell = Shell::new();
+    let lines = "{\"group\":\"g\",\"key\":\"a\",\"value\":\"1\"}\n[\"g\",\"k\",\"v\"]\n";
+    let output = shell.run_with_input(&["import"], lines.as_bytes());
+    assert_eq!(code(&output), Some(2));
+    assert!(
+        stderr(&output).starts_with("store import: line 2: an entry must be a JSON object"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(shell.ok(&["count", "g"]), "0\n");
 }

@@ -32,6 +32,7 @@ use rusqlite::{params, params_from_iter};
 use serde_json::{Map, Value};
 
 use crate::civil::compact_stamp;
+use crate::config::beside_database;
 use crate::crash::crash_point;
 use crate::error::{Error, Result};
 use crate::journal::{JournalEntry, StoredPoint};
@@ -42,7 +43,7 @@ use crate::store::Store;
 const OPERATION: &str = "store.compact";
 const READ_OPERATION: &str = "store.read_archive";
 
-/// The default output directory, as in the Go package.
+/// The default output directory of a `":memory:"` store, as in the Go package.
 const DEFAULT_OUTPUT: &str = ".core/archive";
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
@@ -79,26 +80,30 @@ const SQL_ARCHIVE_ROWS_PAGE: &str = "SELECT entry_id, bucket_name, measurement, 
     ORDER BY committed_at, entry_id LIMIT ?1";
 
 /// What [`Store::compact`] archives and where: every point committed before `before`,
-/// into a new file under `output`.
+/// into a new file under `output` (by default `archive` beside the database file).
 ///
 /// ```
 /// use std::time::{Duration, SystemTime};
 /// let options = store::CompactOptions::new(SystemTime::now() - Duration::from_secs(90 * 86_400));
-/// assert_eq!(options.output, std::path::PathBuf::from(".core/archive"));
+/// assert_eq!(options.output, std::path::PathBuf::new()); // archive beside the database
 /// assert_eq!(options.format, store::ArchiveFormat::Gzip);
 /// ```
 #[derive(Clone, Debug)]
 pub struct CompactOptions {
     /// Points committed strictly before this time are archived.
     pub before: SystemTime,
-    /// The directory the archive is written to (created if missing).
+    /// The directory the archive is written to (created if missing). Empty means the
+    /// default: `archive` beside the database file (`<database dir>/archive`, so
+    /// `.core/archive` for `.core/store.db`), or `.core/archive` under the current
+    /// directory for `":memory:"`.
     pub output: PathBuf,
     /// The compression.
     pub format: ArchiveFormat,
 }
 
 impl CompactOptions {
-    /// Options archiving everything before `before` into `.core/archive` as gzip.
+    /// Options archiving everything before `before` as gzip into the default directory,
+    /// `archive` beside the database file (`output` is left empty).
     ///
     /// ```
     /// let options = store::CompactOptions {
@@ -111,7 +116,7 @@ impl CompactOptions {
     pub fn new(before: SystemTime) -> CompactOptions {
         CompactOptions {
             before,
-            output: PathBuf::from(DEFAULT_OUTPUT),
+            output: PathBuf::new(),
             format: ArchiveFormat::default(),
         }
     }
@@ -401,6 +406,11 @@ impl Store {
         if let Err(error) = self.finish_interrupted_archives(OPERATION) {
             log::warn!("{error} (finishing an interrupted archive; retried next time)");
         }
+        let output = if output.as_os_str().is_empty() {
+            beside_database(&self.database_path(), "archive", DEFAULT_OUTPUT)
+        } else {
+            output
+        };
         let output = output.as_path();
         fs::create_dir_all(output).map_err(|source| {
             Error::io(OPERATION, format!("create {}", output.display()), source)

@@ -1,6 +1,6 @@
 //! Configuration: plain data, validated once when the store opens.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::error::{Error, Result};
@@ -31,7 +31,9 @@ pub struct StoreConfig {
     /// thread off (expired entries stay invisible and are removed by `get` or
     /// [`Store::purge_expired`](crate::Store::purge_expired)).
     pub purge_interval: Duration,
-    /// Where workspace buffer files live; empty means the default, `.core/state`.
+    /// Where workspace buffer files live; empty means the default: `state` beside the
+    /// database file (`<database dir>/state`, so `.core/state` for `.core/store.db`), or
+    /// `.core/state` under the current directory for `":memory:"`.
     pub workspace_state_directory: PathBuf,
     /// How hard SQLite works to keep a commit through a power cut.
     pub durability: Durability,
@@ -90,17 +92,37 @@ pub const DEFAULT_WAL_SIZE_LIMIT: u64 = 64 << 20;
 
 /// The default background purge interval, as in the Go package.
 pub(crate) const DEFAULT_PURGE_INTERVAL: Duration = Duration::from_secs(60);
-/// The default workspace state directory, as in the Go package.
+/// The default workspace state directory of a `":memory:"` store, as in the Go package.
 pub(crate) const DEFAULT_STATE_DIRECTORY: &str = ".core/state";
+
+/// The default directory `leaf` (`state`, `archive`) of a store: beside the database
+/// file, so that every process reaching the same file by whatever path, from whatever
+/// directory, finds the same workspaces and archives; `in_memory_default` under the
+/// current directory for `":memory:"`, which has no file.
+pub(crate) fn beside_database(
+    database_path: &Path,
+    leaf: &str,
+    in_memory_default: &str,
+) -> PathBuf {
+    if database_path.as_os_str() == crate::schema::MEMORY_PATH {
+        return PathBuf::from(in_memory_default);
+    }
+    database_path
+        .parent()
+        .map_or_else(|| PathBuf::from(leaf), |directory| directory.join(leaf))
+}
 
 impl StoreConfig {
     /// A configuration for `database_path` with every other field at its default: no
-    /// journal shipping, a purge every 60 seconds, workspaces under `.core/state`,
+    /// journal shipping, a purge every 60 seconds, workspaces in `state` beside the
+    /// database file (`.core/state` under the current directory for `":memory:"`),
     /// [`Durability::Full`], read-write, and a 64 MiB WAL size limit.
     ///
     /// ```
+    /// use std::path::Path;
     /// use std::time::Duration;
-    /// let config = store::StoreConfig::new("app.db");
+    /// let config = store::StoreConfig::new("data/app.db");
+    /// assert_eq!(config.workspace_state_directory, Path::new("data/state"));
     /// assert_eq!(config.purge_interval, Duration::from_secs(60));
     /// assert_eq!(config.durability, store::Durability::Full);
     /// assert!(config.journal.is_none());
@@ -108,11 +130,12 @@ impl StoreConfig {
     /// ```
     #[must_use]
     pub fn new(database_path: impl Into<PathBuf>) -> StoreConfig {
+        let database_path = database_path.into();
         StoreConfig {
-            database_path: database_path.into(),
+            workspace_state_directory: default_state_directory(&database_path),
+            database_path,
             journal: None,
             purge_interval: DEFAULT_PURGE_INTERVAL,
-            workspace_state_directory: PathBuf::from(DEFAULT_STATE_DIRECTORY),
             durability: Durability::Full,
             read_only: false,
             wal_size_limit: DEFAULT_WAL_SIZE_LIMIT,
@@ -152,10 +175,15 @@ impl StoreConfig {
     /// The configuration with defaults filled in where a field was left empty.
     pub(crate) fn normalised(mut self) -> StoreConfig {
         if self.workspace_state_directory.as_os_str().is_empty() {
-            self.workspace_state_directory = PathBuf::from(DEFAULT_STATE_DIRECTORY);
+            self.workspace_state_directory = default_state_directory(&self.database_path);
         }
         self
     }
+}
+
+/// `state` beside the database file, or `.core/state` for `":memory:"`.
+fn default_state_directory(database_path: &Path) -> PathBuf {
+    beside_database(database_path, "state", DEFAULT_STATE_DIRECTORY)
 }
 
 /// How SQLite syncs commits to disk (`PRAGMA synchronous`).
@@ -349,15 +377,30 @@ mod tests {
     }
 
     #[test]
-    fn normalised_good_fills_empty_state_directory() {
-        let config = StoreConfig {
-            workspace_state_directory: PathBuf::new(),
-            ..StoreConfig::new("x.db")
-        }
-        .normalised();
+    fn normalised_good_fills_empty_state_directory_beside_the_database() {
+        let config = |path: &str| {
+            StoreConfig {
+                workspace_state_directory: PathBuf::new(),
+                ..StoreConfig::new(path)
+            }
+            .normalised()
+            .workspace_state_directory
+        };
+        assert_eq!(config("/srv/data/x.db"), PathBuf::from("/srv/data/state"));
+        assert_eq!(config(".core/store.db"), PathBuf::from(".core/state"));
+        assert_eq!(config("x.db"), PathBuf::from("state"));
+        assert_eq!(config(":memory:"), PathBuf::from(".core/state"));
+    }
+
+    #[test]
+    fn new_good_state_directory_beside_the_database() {
+        let state = |path: &str| StoreConfig::new(path).workspace_state_directory;
+        assert_eq!(state("/srv/data/x.db"), PathBuf::from("/srv/data/state"));
+        assert_eq!(state("data/x.db"), PathBuf::from("data/state"));
+        assert_eq!(state(":memory:"), PathBuf::from(".core/state"));
         assert_eq!(
-            config.workspace_state_directory,
-            PathBuf::from(".core/state")
+            beside_database(Path::new("/srv/x.db"), "archive", ".core/archive"),
+            PathBuf::from("/srv/archive")
         );
     }
 }

@@ -13,7 +13,9 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 use crate::export;
 use crate::flux;
-use crate::rows::{first_keyword, query_read_only, Inflate, READ_ONLY_KEYWORDS};
+use crate::rows::{
+    first_keyword, query_read_only, query_read_only_table, Inflate, Table, READ_ONLY_KEYWORDS,
+};
 use crate::sql::{now_ms, text};
 use crate::store::Store;
 
@@ -266,18 +268,73 @@ impl Store {
     /// contains `read-only`), SQL that fails, Flux outside the subset (`unsupported
     /// Flux: …`, listing what is supported) or malformed (`parse Flux: …`); `Database`.
     pub fn query_journal(&self, query: &str) -> Result<Vec<Row>> {
-        const OPERATION: &str = "store.query_journal";
-        if self.is_closed() {
-            return Err(Error::Closed {
-                operation: OPERATION,
+        self.journal_rows("store.query_journal", query)
+    }
+
+    /// [`query_journal`](Store::query_journal) with the columns in order: read-only SQL
+    /// keeps the statement's columns, names and repeated names exactly (no `fields`/`tags`
+    /// added); empty and Flux queries give the eight point columns in the order
+    /// `bucket_name, measurement, fields_json, tags_json, committed_at, archived_at,
+    /// fields, tags`.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// let store = store::Store::open(":memory:")?;
+    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let table = store.query_journal_table(
+    ///     "SELECT measurement AS z, 1 AS a, 2 AS a FROM journal_entries",
+    /// )?;
+    /// assert_eq!(table.columns, ["z", "a", "a"]);
+    /// assert_eq!(table.rows, [vec![serde_json::json!("login"), 1.into(), 2.into()]]);
+    /// let points = store.query_journal_table("")?;
+    /// assert_eq!(points.columns[..2], ["bucket_name", "measurement"]);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`query_journal`](Store::query_journal), with operation
+    /// `store.query_journal_table`.
+    pub fn query_journal_table(&self, query: &str) -> Result<Table> {
+        const OPERATION: &str = "store.query_journal_table";
+        let trimmed = query.trim();
+        let (keyword, _) = first_keyword(trimmed);
+        let is_sql = READ_ONLY_KEYWORDS
+            .iter()
+            .any(|word| word.eq_ignore_ascii_case(keyword));
+        if trimmed.is_empty() || !is_sql || self.is_closed() {
+            let rows = self.journal_rows(OPERATION, query)?;
+            return Ok(Table {
+                columns: POINT_COLUMNS.iter().map(|&name| name.to_owned()).collect(),
+                rows: rows
+                    .into_iter()
+                    .map(|mut row| {
+                        POINT_COLUMNS
+                            .iter()
+                            .map(|name| row.remove(*name).unwrap_or(Value::Null))
+                            .collect()
+                    })
+                    .collect(),
             });
+        }
+        self.inner
+            .database
+            .with_connection(OPERATION, |connection| {
+                query_read_only_table(connection, OPERATION, trimmed)
+            })
+    }
+
+    /// The rows of [`query_journal`](Store::query_journal), errors naming `operation`.
+    fn journal_rows(&self, operation: &'static str, query: &str) -> Result<Vec<Row>> {
+        if self.is_closed() {
+            return Err(Error::Closed { operation });
         }
         let query = query.trim();
         if query.is_empty() {
             return self
                 .inner
                 .database
-                .with(OPERATION, "read journal", |connection| {
+                .with(operation, "read journal", |connection| {
                     let mut statement = connection.prepare_cached(SQL_UNARCHIVED)?;
                     let points = statement.query_map([], StoredPoint::from_row)?;
                     let mut rows = Vec::new();
@@ -296,18 +353,18 @@ impl Store {
             return self
                 .inner
                 .database
-                .with_connection(OPERATION, |connection| {
-                    query_read_only(connection, OPERATION, query, Inflate::JournalColumns)
+                .with_connection(operation, |connection| {
+                    query_read_only(connection, operation, query, Inflate::JournalColumns)
                 });
         }
         if is_keyword(WRITING_KEYWORDS) {
             return Err(Error::query(
-                OPERATION,
+                operation,
                 format!("{keyword} is refused: only a single read-only SQL statement is allowed"),
                 None,
             ));
         }
-        self.query_flux(OPERATION, query)
+        self.query_flux(operation, query)
     }
 
     fn query_flux(&self, operation: &'static str, source: &str) -> Result<Vec<Row>> {
@@ -334,6 +391,19 @@ impl Store {
             })
     }
 }
+
+/// The eight keys of an unarchived point in empty and Flux results, in the order
+/// [`Store::query_journal_table`] gives them.
+const POINT_COLUMNS: [&str; 8] = [
+    "bucket_name",
+    "measurement",
+    "fields_json",
+    "tags_json",
+    "committed_at",
+    "archived_at",
+    "fields",
+    "tags",
+];
 
 /// The eight keys of an unarchived point in empty and Flux results.
 fn journal_row(point: StoredPoint, fields: Map<String, Value>, tags: Map<String, Value>) -> Row {

@@ -101,6 +101,7 @@ pub use crate::journal::{JournalEntry, Row};
 pub use crate::kv::entries::KeyValue;
 pub use crate::kv::events::{Event, EventType, Subscription, Watcher};
 pub use crate::scoped::{ScopedStore, ScopedTransaction};
+pub use crate::sqlite::query::Table;
 pub use crate::stats::StoreStats;
 pub use crate::store::Store;
 pub use crate::transaction::Transaction;

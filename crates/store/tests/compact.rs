@@ -185,6 +185,35 @@ fn compact_good_gzip_archives_marks_and_hides_points() {
 }
 
 #[test]
+fn compact_good_default_output_is_archive_beside_the_database() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("data").join("store.db");
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("create data");
+    let store = Store::open_with(StoreConfig {
+        purge_interval: Duration::ZERO,
+        ..StoreConfig::new(&path)
+    })
+    .expect("open");
+    commit(&store, "login", json!({"n": 1}));
+    let options = CompactOptions::new(later());
+    assert_eq!(options.output, PathBuf::new(), "empty: the default");
+    let archive = store
+        .compact(options)
+        .expect("compact")
+        .expect("one point archived");
+    assert_eq!(
+        archive.parent(),
+        Some(directory.path().join("data").join("archive").as_path()),
+        "beside the database, whatever the current directory"
+    );
+    assert_eq!(
+        read_archive(&archive).expect("read")[0].measurement,
+        "login"
+    );
+    store.close().expect("close");
+}
+
+#[test]
 fn compact_good_zstd_and_detection_by_magic_bytes() {
     let directory = tempfile::tempdir().expect("temp dir");
     let store = store_at(&directory.path().join("store.db"));

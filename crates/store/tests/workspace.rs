@@ -110,6 +110,36 @@ fn new_workspace_good_creates_sqlite_file_with_schema_and_id() {
 }
 
 #[test]
+fn new_workspace_good_default_state_directory_is_beside_the_database() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("data").join("store.db");
+    std::fs::create_dir_all(path.parent().expect("a parent")).expect("create data");
+    let store = Store::open_with(StoreConfig {
+        purge_interval: Duration::ZERO,
+        ..StoreConfig::new(&path)
+    })
+    .expect("open");
+    let state = directory.path().join("data").join("state");
+    assert_eq!(store.config().workspace_state_directory, state);
+    let workspace = store.new_workspace("run").expect("new workspace");
+    assert_eq!(
+        workspace.database_path(),
+        state.join("run.duckdb").as_path()
+    );
+    workspace.close().expect("close workspace");
+    store.close().expect("close");
+    // Reopened with only the database path, the waiting workspace is found again.
+    let again = Store::open(&path).expect("reopen");
+    let orphans = again.recover_orphans(None).expect("recover");
+    let names: Vec<&str> = orphans.iter().map(Workspace::name).collect();
+    assert_eq!(names, ["run"]);
+    for orphan in orphans {
+        orphan.discard().expect("discard");
+    }
+    again.close().expect("close");
+}
+
+#[test]
 fn new_workspace_bad_invalid_names_create_nothing() {
     let directory = tempfile::tempdir().expect("temp dir");
     let store = store_in(directory.path());

@@ -1,4 +1,5 @@
-//! Read-only SQL from callers, and SQLite rows as JSON objects.
+//! Read-only SQL from callers, and SQLite rows as JSON objects or as a [`Table`] that
+//! keeps the statement's columns in order.
 //!
 //! The Go package executed whatever `QueryJournal` was given. Here SQLite itself decides
 //! what a caller's SQL may do: while the statement is prepared, the connection's
@@ -78,6 +79,49 @@ impl QueryLimits {
     };
 }
 
+/// The result of a read-only SQL query as the statement gives it: its columns in order,
+/// with their names as SQLite reports them (a name selected twice appears twice), and each
+/// row's values in the same order. [`Row`](crate::Row), a map, sorts its keys and keeps one
+/// value per name; a `Table` keeps the statement's shape. Serialised (serde) it is
+/// `{"columns":[...],"rows":[[...],...]}`. Returned by
+/// [`Store::query_journal_table`](crate::Store::query_journal_table).
+///
+/// ```
+/// let store = store::Store::open(":memory:")?;
+/// let table = store.query_journal_table("SELECT 'x' AS z, 1 AS a, 2 AS a")?;
+/// assert_eq!(table.columns, ["z", "a", "a"]);
+/// assert_eq!(table.rows, [vec![serde_json::json!("x"), 1.into(), 2.into()]]);
+/// assert_eq!(
+///     serde_json::to_string(&table)?,
+///     r#"{"columns":["z","a","a"],"rows":[["x",1,2]]}"#
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct Table {
+    /// The result columns' names, in the statement's order.
+    pub columns: Vec<String>,
+    /// One entry per result row, each with one value per column, in column order.
+    pub rows: Vec<Vec<Value>>,
+}
+
+impl Table {
+    /// The rows as maps, one key per column name (a repeated name keeps the last value),
+    /// with `fields`/`tags` added per `inflate`.
+    fn into_objects(self, inflate: Inflate) -> Vec<Map<String, Value>> {
+        let Table { columns, rows } = self;
+        rows.into_iter()
+            .map(|values| {
+                let mut object: Map<String, Value> = columns.iter().cloned().zip(values).collect();
+                if inflate == Inflate::JournalColumns {
+                    inflate_journal_columns(&mut object);
+                }
+                object
+            })
+            .collect()
+    }
+}
+
 /// Runs one read-only statement and returns its rows, one key per result column, within
 /// [`QueryLimits::DEFAULT`].
 pub(crate) fn query_read_only(
@@ -98,6 +142,27 @@ pub(crate) fn query_read_only_within(
     inflate: Inflate,
     limits: QueryLimits,
 ) -> Result<Vec<Map<String, Value>>> {
+    Ok(query_table_within(connection, operation, sql, limits)?.into_objects(inflate))
+}
+
+/// Runs one read-only statement and returns its columns and rows in the statement's order,
+/// within [`QueryLimits::DEFAULT`].
+pub(crate) fn query_read_only_table(
+    connection: &mut Connection,
+    operation: &'static str,
+    sql: &str,
+) -> Result<Table> {
+    query_table_within(connection, operation, sql, QueryLimits::DEFAULT)
+}
+
+/// [`query_read_only_table`] with explicit limits; SQLite is interrupted once
+/// `limits.time` has passed, and the progress handler is removed again before returning.
+fn query_table_within(
+    connection: &mut Connection,
+    operation: &'static str,
+    sql: &str,
+    limits: QueryLimits,
+) -> Result<Table> {
     let deadline = Instant::now() + limits.time;
     connection
         .progress_handler(PROGRESS_STEPS, Some(move || Instant::now() >= deadline))
@@ -113,7 +178,7 @@ pub(crate) fn query_read_only_within(
     }));
     let result = audited
         .map_err(|source| Error::database(operation, "audit query", source))
-        .and_then(|()| run_read_only(connection, operation, sql, inflate, limits, &refused));
+        .and_then(|()| run_read_only(connection, operation, sql, limits, &refused));
     let unaudited = connection.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
     let removed = connection.progress_handler(0, None::<fn() -> bool>);
     let rows = result.map_err(|error| match error {
@@ -136,10 +201,9 @@ fn run_read_only(
     connection: &Connection,
     operation: &'static str,
     sql: &str,
-    inflate: Inflate,
     limits: QueryLimits,
     refused: &Mutex<Option<String>>,
-) -> Result<Vec<Map<String, Value>>> {
+) -> Result<Table> {
     let mut statement = connection.prepare(sql).map_err(|source| match source {
         rusqlite::Error::MultipleStatement => Error::query(operation, READ_ONLY, None),
         rusqlite::Error::Empty => Error::query(operation, "query is empty", None),
@@ -160,7 +224,7 @@ fn run_read_only(
     if !statement.readonly() && !is_explain {
         return Err(Error::query(operation, READ_ONLY, None));
     }
-    let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
+    let columns: Vec<String> = statement.column_names().map(str::to_owned).collect();
     let failed = |source: rusqlite::Error| {
         Error::query(operation, format!("run query: {source}"), Some(source))
     };
@@ -177,17 +241,16 @@ fn run_read_only(
                 None,
             ));
         }
-        let mut object = Map::new();
-        for (index, name) in names.iter().enumerate() {
-            let value = json_value(row.get_ref(index).map_err(failed)?);
-            object.insert(name.clone(), value);
-        }
-        if inflate == Inflate::JournalColumns {
-            inflate_journal_columns(&mut object);
-        }
-        result.push(object);
+        let values = (0..columns.len())
+            .map(|index| row.get_ref(index).map(json_value))
+            .collect::<rusqlite::Result<Vec<Value>>>()
+            .map_err(failed)?;
+        result.push(values);
     }
-    Ok(result)
+    Ok(Table {
+        columns,
+        rows: result,
+    })
 }
 
 /// The statement kinds a caller may run, by first keyword: how `query_journal` tells SQL
@@ -320,6 +383,32 @@ mod tests {
         assert_eq!(
             Value::Object(rows[0].clone()),
             serde_json::json!({"a": 4, "b": 2.5, "c": "x", "d": "\u{fffd}A", "e": null})
+        );
+    }
+
+    #[test]
+    fn query_read_only_table_good_keeps_order_and_repeated_names() {
+        let table = query_read_only_table(
+            &mut connection(),
+            "test",
+            "SELECT c AS z, a, 1 AS a, d FROM t",
+        )
+        .expect("query");
+        assert_eq!(table.columns, ["z", "a", "a", "d"]);
+        assert_eq!(
+            table.rows,
+            [vec![
+                Value::from("x"),
+                Value::from(4),
+                Value::from(1),
+                Value::from("\u{fffd}A")
+            ]]
+        );
+        let objects = table.into_objects(Inflate::Nothing);
+        assert_eq!(
+            objects[0].get("a"),
+            Some(&Value::from(1)),
+            "the last value wins"
         );
     }
 
