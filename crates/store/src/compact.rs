@@ -365,7 +365,8 @@ impl Store {
     /// use std::time::{Duration, SystemTime};
     /// let directory = tempfile::tempdir()?;
     /// let store = store::Store::open(":memory:")?;
-    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let fields = serde_json::json!({"ok": true});
+    /// store.commit_to_journal("login", fields.as_object().expect("an object"), &BTreeMap::new())?;
     /// let options = store::CompactOptions {
     ///     output: directory.path().join("archive"),
     ///     ..store::CompactOptions::new(SystemTime::now() + Duration::from_secs(1))
@@ -707,7 +708,8 @@ struct ArchiveLine {
 /// # let directory = tempfile::tempdir()?;
 /// # let store = store::Store::open(":memory:")?;
 /// let tags = BTreeMap::from([("user".to_owned(), "ada".to_owned())]);
-/// store.commit_to_journal("login", &serde_json::Map::new(), &tags)?;
+/// let fields = serde_json::json!({"ok": true});
+/// store.commit_to_journal("login", fields.as_object().expect("an object"), &tags)?;
 /// let archive = store
 ///     .compact(store::CompactOptions {
 ///         output: directory.path().into(),

@@ -953,7 +953,8 @@ impl Store {
     /// ```
     /// use std::collections::BTreeMap;
     /// let store = store::Store::open(":memory:")?; // no journal configured
-    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let fields = serde_json::json!({"ok": true});
+    /// store.commit_to_journal("login", fields.as_object().expect("an object"), &BTreeMap::new())?;
     /// assert_eq!(store.flush_journal()?, 0);
     /// # Ok::<(), store::Error>(())
     /// ```

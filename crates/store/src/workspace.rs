@@ -305,6 +305,12 @@ impl Workspace {
     /// A workspace whose id was already committed (its file survived a crash) writes
     /// nothing again: its files are removed and the aggregate returned.
     ///
+    /// An empty workspace (no records) writes no journal point, since a point needs at
+    /// least one field (see [`Store::commit_to_journal`]); it still writes the summary
+    /// `{}` with its `Set` event, removes its files and returns the empty aggregate. It
+    /// is not refused, so that a loop committing every recovered orphan never sticks on
+    /// an empty one, and "this run finished with nothing" stays visible in the summary.
+    ///
     /// ```
     /// # let directory = tempfile::tempdir()?;
     /// # let store = store::Store::open_with(store::StoreConfig {
@@ -344,6 +350,13 @@ impl Workspace {
                     .exists([&self.id])?;
                 if is_committed {
                     return Ok(false);
+                }
+                if aggregate.is_empty() {
+                    // No records: no journal point (InfluxDB cannot store one without
+                    // a field), only the summary. Nothing to record for exactly-once:
+                    // committing the same empty file again writes the same `{}`.
+                    entries::upsert(transaction, &group, "summary", &fields_json, None)?;
+                    return Ok(true);
                 }
                 let committed_at = now_ms();
                 let entry_id = insert_point(

@@ -219,7 +219,7 @@ fn compact_good_none_when_nothing_is_old_enough() {
             .expect("empty journal"),
         None
     );
-    commit(&store, "m", json!({}));
+    commit(&store, "m", json!({"v": 1}));
     let long_ago = UNIX_EPOCH + Duration::from_secs(1_000);
     assert_eq!(
         store
@@ -269,7 +269,7 @@ fn compact_good_respects_cutoff_and_names_are_unique() {
         .collect();
     assert_eq!(rest, ["edge", "newer"]);
     assert_eq!(archives(&output).len(), 2);
-    commit(&store, "third", json!({}));
+    commit(&store, "third", json!({"v": 1}));
     let third = store
         .compact(options(&output, later(), ArchiveFormat::Gzip))
         .expect("compact")

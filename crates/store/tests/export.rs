@@ -893,14 +893,32 @@ fn workspace_commit_good_is_queued_and_shipped() {
 }
 
 #[test]
-fn point_without_fields_good_is_dropped_not_sent() {
+fn point_without_fields_bad_is_refused_and_a_stored_one_is_dropped_not_sent() {
     let directory = tempfile::tempdir().expect("a directory");
     let path = directory.path().join("empty.db");
     let store = open(&path, Some(v2_journal(&dead_endpoint())));
-    store
+    let error = store
         .commit_to_journal("m", &fields(json!({"only": null})), &tags(&[("a", "b")]))
-        .expect("commit");
-    assert_eq!(outbox_rows(&store).len(), 1, "queued with its journal row");
+        .expect_err("InfluxDB cannot store a point without a field");
+    assert!(
+        error
+            .to_string()
+            .starts_with("store.commit_to_journal: fields are empty"),
+        "{error}"
+    );
+    assert!(outbox_rows(&store).is_empty(), "nothing queued");
+    store.close().expect("close");
+    // One written by an older version (or another program) is still dropped quietly.
+    let connection = rusqlite::Connection::open(&path).expect("open directly");
+    connection
+        .execute_batch(
+            "INSERT INTO journal_entries (bucket_name, measurement, fields_json, tags_json,
+                committed_at) VALUES ('events/2026', 'm', '{\"only\":null}', '{}', 5);
+             INSERT INTO journal_outbox (entry_id) VALUES (last_insert_rowid());",
+        )
+        .expect("an old point without a field");
+    drop(connection);
+    let store = open(&path, Some(v2_journal(&dead_endpoint())));
     // Nothing to send, so nothing fails even with nobody listening.
     assert_eq!(store.flush_journal().expect("flush"), 0);
     assert!(outbox_rows(&store).is_empty());

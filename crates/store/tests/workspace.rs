@@ -345,20 +345,27 @@ fn commit_good_writes_point_summary_and_event_then_removes_files() {
 }
 
 #[test]
-fn commit_good_empty_workspace_commits_empty_fields() {
+fn commit_good_empty_workspace_writes_summary_but_no_point() {
     let directory = tempfile::tempdir().expect("temp dir");
     let store = store_in(directory.path());
-    let aggregate = store
-        .new_workspace("empty")
-        .expect("new")
-        .commit()
-        .expect("commit");
+    let watcher = store.watch("workspace:empty", "summary");
+    let workspace = store.new_workspace("empty").expect("new");
+    let path = workspace.database_path().to_owned();
+    let aggregate = workspace.commit().expect("commit");
     assert!(aggregate.is_empty());
-    assert_eq!(journal_points(&store, "empty")[0]["fields"], json!({}));
+    // A point with no field cannot reach InfluxDB, so none is written.
+    assert!(journal_points(&store, "empty").is_empty());
+    let raw = store
+        .query_journal("SELECT COUNT(*) AS n FROM journal_entries")
+        .expect("raw");
+    assert_eq!(raw[0]["n"], 0);
     assert_eq!(
         store.get("workspace:empty", "summary").expect("summary"),
         "{}"
     );
+    let event = watcher.recv().expect("the summary's Set event");
+    assert_eq!(event.value, "{}");
+    assert!(!path.exists(), "the file is removed");
 }
 
 #[test]
