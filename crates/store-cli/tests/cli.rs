@@ -1076,3 +1076,31 @@ fn import_bad_json_array_line_exits_two_and_imports_nothing() {
     );
     assert_eq!(shell.ok(&["count", "g"]), "0\n");
 }
+
+#[test]
+fn journal_commit_bad_no_field_exits_two_and_commits_nothing() {
+    let shell = Shell::new();
+    for arguments in [
+        &["journal", "commit", "m"][..],
+        &["journal", "commit", "m", "--tag", "host=a"][..],
+    ] {
+        let output = shell.run(arguments);
+        assert_eq!(code(&output), Some(2), "{arguments:?}: {}", stderr(&output));
+        assert!(
+            stderr(&output).starts_with("store.commit_to_journal: fields are empty"),
+            "{}",
+            stderr(&output)
+        );
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("committed"),
+            "{arguments:?}"
+        );
+    }
+    let counted = shell.ok(&[
+        "--json",
+        "journal",
+        "query",
+        "SELECT COUNT(*) AS n FROM journal_entries",
+    ]);
+    assert!(counted.contains(r#""n":0"#), "{counted}");
+}

@@ -16,6 +16,23 @@
 //! after 2 is finished on the next open or compaction: the temporary file is renamed,
 //! or, if it is gone, rebuilt from the rows carrying the archive's name. Every archived
 //! point therefore ends up in exactly one published archive.
+//!
+//! **Once step 2 has committed, the compaction has happened.** Step 3 only finishes it,
+//! and anything recorded as pending is finished by the next open or compaction. So when
+//! the archive is in place but the last step, recording it as published, fails, the
+//! call still returns the archive's path (the failure is logged, and the record is
+//! written next time); only a failure to put the file in place is an error, whose
+//! message says that the points are archived and the file will be published later.
+//!
+//! **Compactions into one directory are serialised** by a lock file in it,
+//! `.journal-compact.lock`: a SQLite file held in exclusive locking mode, so that the
+//! lock works between threads and processes and is released by the operating system
+//! when its holder dies (the same mechanism as a workspace's liveness lock). A
+//! compaction waits for it (up to ten minutes). Holding it, any temporary archive in
+//! the directory belongs to a compaction that died: one recorded as pending (its
+//! transaction committed) is published, any other is removed at once. The open does
+//! the same in the directories of the archives already recorded, skipping a directory
+//! whose lock is held (a compaction is running there and finishes its own files).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -49,9 +66,11 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
 /// zstd's own default level: fast, and smaller than gzip's default.
 const ZSTD_LEVEL: i32 = 3;
-/// A temporary archive untouched for this long belongs to no running compaction (a live
-/// one writes to it continuously), so it is a leftover of a crash and can go.
-const STRAY_TEMPORARY_AGE: Duration = Duration::from_secs(3_600);
+/// The lock file that serialises compactions into one directory (see the module
+/// documentation).
+const LOCK_FILE: &str = ".journal-compact.lock";
+/// How long a compaction waits for another one into the same directory to finish.
+const LOCK_WAIT: Duration = Duration::from_secs(600);
 
 pub(crate) const SQL_MAX_ENTRY_ID: &str = "SELECT COALESCE(MAX(entry_id), 0) FROM journal_entries";
 /// Keyset pages of points: `?1` is the page size and the page starts after the point
@@ -72,6 +91,7 @@ pub(crate) const SQL_INSERT_ARCHIVE: &str = "INSERT INTO journal_archives
 const SQL_ARCHIVE_NAME_USED: &str = "SELECT 1 FROM journal_archives WHERE archive_name = ?1";
 const SQL_PENDING_ARCHIVES: &str = "SELECT archive_name, final_path, temp_path
     FROM journal_archives WHERE published_at IS NULL ORDER BY created_at, archive_name";
+const SQL_ARCHIVE_PATHS: &str = "SELECT final_path FROM journal_archives";
 pub(crate) const SQL_MARK_PUBLISHED: &str =
     "UPDATE journal_archives SET published_at = ?1 WHERE archive_name = ?2";
 const SQL_ARCHIVE_ROWS_PAGE: &str = "SELECT entry_id, bucket_name, measurement, fields_json,
@@ -367,12 +387,19 @@ impl Store {
     /// points, and a crash at any moment neither loses a point nor archives one twice.
     /// Returns the archive's path, or `None` when nothing was old enough. Go: `Compact`.
     ///
+    /// Compactions into the same directory run one after the other, in this process or
+    /// others. Once the points are marked archived the archive counts as made: if only
+    /// recording it as published fails afterwards, the path is still returned and the
+    /// record is written by the next open or compaction. Temporary files left by a
+    /// compaction that was killed are finished or removed by the next one at once.
+    ///
     /// ```
     /// use std::collections::BTreeMap;
     /// use std::time::{Duration, SystemTime};
     /// let directory = tempfile::tempdir()?;
     /// let store = store::Store::open(":memory:")?;
-    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let fields = serde_json::json!({"ok": true});
+    /// store.commit_to_journal("login", fields.as_object().expect("an object"), &BTreeMap::new())?;
     /// let options = store::CompactOptions {
     ///     output: directory.path().join("archive"),
     ///     ..store::CompactOptions::new(SystemTime::now() + Duration::from_secs(1))
@@ -387,9 +414,11 @@ impl Store {
     /// # Errors
     ///
     /// `Closed`; `InvalidInput` (`before cutoff is empty` for a time at or before the
-    /// Unix epoch); `Io` when the directory or file cannot be written; `Archive` when the
-    /// journal changed under a concurrent compaction or a stored point is not valid JSON;
-    /// `ReadOnly` for a read-only store; `Database`.
+    /// Unix epoch); `Io` when the directory or file cannot be written (after the points
+    /// were marked, the message says the file will be published later); `Archive` when
+    /// the journal changed under a concurrent compaction into another directory, another
+    /// compaction into the same directory held its lock for ten minutes, or a stored
+    /// point is not valid JSON; `ReadOnly` for a read-only store; `Database`.
     pub fn compact(&self, options: CompactOptions) -> Result<Option<PathBuf>> {
         if self.is_closed() {
             return Err(Error::Closed {
@@ -403,9 +432,6 @@ impl Store {
             format,
         } = options;
         let cutoff = cutoff_ms(before)?;
-        if let Err(error) = self.finish_interrupted_archives(OPERATION) {
-            log::warn!("{error} (finishing an interrupted archive; retried next time)");
-        }
         let output = if output.as_os_str().is_empty() {
             beside_database(&self.database_path(), "archive", DEFAULT_OUTPUT)
         } else {
@@ -415,7 +441,28 @@ impl Store {
         fs::create_dir_all(output).map_err(|source| {
             Error::io(OPERATION, format!("create {}", output.display()), source)
         })?;
-        remove_stray_temporaries(output);
+        let _lock = DirectoryLock::acquire(output, LOCK_WAIT)
+            .map_err(|source| {
+                Error::database(
+                    OPERATION,
+                    format!("lock {}", output.join(LOCK_FILE).display()),
+                    source,
+                )
+            })?
+            .ok_or_else(|| {
+                Error::archive(
+                    OPERATION,
+                    format!(
+                        "another compaction into {} is still running after {LOCK_WAIT:?}",
+                        output.display()
+                    ),
+                    None,
+                )
+            })?;
+        if let Err(error) = self.finish_interrupted_archives(OPERATION, Some(output)) {
+            log::warn!("{error} (finishing an interrupted archive; retried next time)");
+        }
+        self.remove_stray_temporaries(OPERATION, output);
         let highest: i64 = self
             .inner
             .database
@@ -434,16 +481,28 @@ impl Store {
             remove_quietly(&target.temporary_path);
         }
         marked?;
+        // The compaction has happened: what follows only finishes it, and the next open
+        // or compaction finishes whatever is left (see the module documentation).
         crash_point("compact.after_transaction");
         publish_file(&target.temporary_path, &target.final_path).map_err(|source| {
             Error::io(
                 OPERATION,
-                format!("publish {}", target.final_path.display()),
+                format!(
+                    "publish {}: the points are archived and the file will be published \
+                     by the next open or compaction",
+                    target.final_path.display()
+                ),
                 source,
             )
         })?;
         crash_point("compact.after_rename");
-        self.mark_published(&target.name)?;
+        if let Err(error) = self.mark_published(&target.name) {
+            log::warn!(
+                "{error} ({} is complete; it is recorded as published at the next open or \
+                 compaction)",
+                target.final_path.display()
+            );
+        }
         Ok(Some(target.final_path))
     }
 
@@ -598,27 +657,48 @@ impl Store {
         Ok(())
     }
 
+    /// The archives recorded but not yet published: `(name, final path, temporary path)`.
+    fn pending_archives(&self, operation: &'static str) -> Result<Vec<(String, String, String)>> {
+        self.inner
+            .database
+            .with(operation, "read pending archives", |connection| {
+                connection
+                    .prepare_cached(SQL_PENDING_ARCHIVES)?
+                    .query_map([], |row| Ok((text(row, 0)?, text(row, 1)?, text(row, 2)?)))?
+                    .collect()
+            })
+    }
+
     /// Finishes every archive recorded but not yet published (a crash after its rows were
     /// marked): renames its temporary file into place or, if that is gone too, rebuilds
-    /// it from its rows. Returns the first failure after trying them all.
-    pub(crate) fn finish_interrupted_archives(&self, operation: &'static str) -> Result<()> {
-        let pending: Vec<(String, String, String)> =
-            self.inner
-                .database
-                .with(operation, "read pending archives", |connection| {
-                    connection
-                        .prepare_cached(SQL_PENDING_ARCHIVES)?
-                        .query_map([], |row| Ok((text(row, 0)?, text(row, 1)?, text(row, 2)?)))?
-                        .collect()
-                })?;
+    /// it from its rows. `held` is the directory whose lock the caller holds; an archive
+    /// in any other directory is finished only if that directory's lock is free (a
+    /// compaction running there finishes its own). Returns the first failure after
+    /// trying them all.
+    pub(crate) fn finish_interrupted_archives(
+        &self,
+        operation: &'static str,
+        held: Option<&Path>,
+    ) -> Result<()> {
+        let pending = self.pending_archives(operation)?;
         let mut first_error = None;
         for (name, final_path, temporary_path) in pending {
-            let finished = self.finish_archive(
-                operation,
-                &name,
-                Path::new(&final_path),
-                Path::new(&temporary_path),
-            );
+            let final_path = Path::new(&final_path);
+            let directory = final_path.parent().unwrap_or(Path::new(""));
+            let is_held = held.is_some_and(|held| is_same_directory(held, directory));
+            let _lock = if is_held {
+                None
+            } else {
+                match DirectoryLock::acquire(directory, Duration::ZERO) {
+                    Ok(Some(lock)) => Some(lock),
+                    // Busy: a compaction there is alive and finishes it itself.
+                    Ok(None) => continue,
+                    // The directory is gone or unwritable: finishing reports the cause.
+                    Err(_) => None,
+                }
+            };
+            let finished =
+                self.finish_archive(operation, &name, final_path, Path::new(&temporary_path));
             if let Err(error) = finished {
                 log::warn!("{error}");
                 first_error.get_or_insert(error);
@@ -664,40 +744,142 @@ impl Store {
     }
 }
 
-/// Removes temporary archives left by a crash before their rows were marked: old enough
-/// that no running compaction is writing them. (Those of marked rows were published by
-/// the recovery that ran just before.)
-fn remove_stray_temporaries(output: &Path) {
-    let Ok(listing) = fs::read_dir(output) else {
-        return;
-    };
-    for entry in listing.filter_map(std::result::Result::ok) {
-        let file_name = entry.file_name();
-        let Some(file_name) = file_name.to_str() else {
-            continue;
+impl Store {
+    /// Removes the temporary archives in `output` that belong to no pending archive:
+    /// those of compactions killed before their transaction. The caller holds the
+    /// directory's lock, so no live compaction is writing any of them. (Those of
+    /// pending archives were published just before; one whose publishing failed is
+    /// kept for the next attempt.)
+    fn remove_stray_temporaries(&self, operation: &'static str, output: &Path) {
+        let pending: Vec<PathBuf> = match self.pending_archives(operation) {
+            Ok(pending) => pending
+                .into_iter()
+                .map(|(_, _, temporary)| PathBuf::from(temporary))
+                .collect(),
+            Err(error) => {
+                log::warn!("{error} (temporary archives are left for the next compaction)");
+                return;
+            }
         };
-        let is_temporary = Path::new(file_name)
-            .extension()
-            .is_some_and(|extension| extension == "tmp");
-        if !(file_name.starts_with(".journal-") && is_temporary) {
-            continue;
+        let Ok(listing) = fs::read_dir(output) else {
+            return;
+        };
+        for entry in listing.filter_map(std::result::Result::ok) {
+            let file_name = entry.file_name();
+            let Some(file_name) = file_name.to_str() else {
+                continue;
+            };
+            let is_temporary = Path::new(file_name)
+                .extension()
+                .is_some_and(|extension| extension == "tmp");
+            if !(file_name.starts_with(".journal-") && is_temporary) {
+                continue;
+            }
+            let path = entry.path();
+            let is_pending = pending.iter().any(|temporary| {
+                temporary.file_name() == path.file_name()
+                    && temporary
+                        .parent()
+                        .is_some_and(|directory| is_same_directory(directory, output))
+            });
+            if !is_pending {
+                remove_quietly(&path);
+            }
         }
-        let is_stale = entry
-            .metadata()
-            .and_then(|metadata| metadata.modified())
-            .ok()
-            .and_then(|modified| modified.elapsed().ok())
-            .is_some_and(|age| age > STRAY_TEMPORARY_AGE);
-        if is_stale {
-            remove_quietly(&entry.path());
+    }
+
+    /// The directories holding the archives recorded so far.
+    fn archive_directories(&self, operation: &'static str) -> Result<Vec<PathBuf>> {
+        let paths: Vec<String> =
+            self.inner
+                .database
+                .with(operation, "read archive paths", |connection| {
+                    connection
+                        .prepare_cached(SQL_ARCHIVE_PATHS)?
+                        .query_map([], |row| text(row, 0))?
+                        .collect()
+                })?;
+        let mut directories: Vec<PathBuf> = Vec::new();
+        for path in paths {
+            if let Some(directory) = Path::new(&path).parent() {
+                if !directories.iter().any(|known| known == directory) {
+                    directories.push(directory.to_owned());
+                }
+            }
+        }
+        Ok(directories)
+    }
+}
+
+/// True when two directory paths name the same place once made absolute.
+fn is_same_directory(left: &Path, right: &Path) -> bool {
+    match (std::path::absolute(left), std::path::absolute(right)) {
+        (Ok(left), Ok(right)) => left.components().eq(right.components()),
+        _ => left == right,
+    }
+}
+
+/// The lock of one output directory: an open SQLite connection to
+/// `<dir>/.journal-compact.lock` in exclusive locking mode, held until dropped. SQLite's
+/// locks conflict between connections of one process as well as between processes, and
+/// the operating system releases them when the holder dies.
+struct DirectoryLock {
+    _connection: rusqlite::Connection,
+}
+
+impl DirectoryLock {
+    /// The lock of `directory` (which must exist), waiting up to `wait` for it; `None`
+    /// when another holder kept it all that time.
+    fn acquire(directory: &Path, wait: Duration) -> rusqlite::Result<Option<DirectoryLock>> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let connection = rusqlite::Connection::open_with_flags(directory.join(LOCK_FILE), flags)?;
+        connection.busy_timeout(wait)?;
+        connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+        // In exclusive locking mode the lock taken here is kept after the (empty)
+        // transaction ends, until the connection closes. Only the first use writes
+        // anything (SQLite's header, into the new file); no journal is left beside it.
+        match connection.execute_batch("BEGIN EXCLUSIVE; COMMIT;") {
+            Ok(()) => Ok(Some(DirectoryLock {
+                _connection: connection,
+            })),
+            Err(error)
+                if matches!(
+                    error.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
         }
     }
 }
 
-/// Step 5 of opening: finish interrupted compactions; failures are logged, not fatal.
+/// Step 5 of opening: finish interrupted compactions and remove the temporary files of
+/// killed ones, in the directories of the archives recorded so far whose lock is free;
+/// failures are logged, not fatal.
 pub(crate) fn finish_interrupted_at_open(store: &Store) {
-    if let Err(error) = store.finish_interrupted_archives("store.open") {
+    const OPEN: &str = "store.open";
+    if let Err(error) = store.finish_interrupted_archives(OPEN, None) {
         log::warn!("{error} (finishing an interrupted archive; retried at the next compaction)");
+    }
+    let directories = match store.archive_directories(OPEN) {
+        Ok(directories) => directories,
+        Err(error) => {
+            log::warn!("{error} (looking for temporary archives)");
+            return;
+        }
+    };
+    for directory in directories {
+        if !directory.is_dir() {
+            continue;
+        }
+        if let Ok(Some(_lock)) = DirectoryLock::acquire(&directory, Duration::ZERO) {
+            store.remove_stray_temporaries(OPEN, &directory);
+        }
     }
 }
 
@@ -720,7 +902,8 @@ struct ArchiveLine {
 /// # let directory = tempfile::tempdir()?;
 /// # let store = store::Store::open(":memory:")?;
 /// let tags = BTreeMap::from([("user".to_owned(), "ada".to_owned())]);
-/// store.commit_to_journal("login", &serde_json::Map::new(), &tags)?;
+/// let fields = serde_json::json!({"ok": true});
+/// store.commit_to_journal("login", fields.as_object().expect("an object"), &tags)?;
 /// let archive = store
 ///     .compact(store::CompactOptions {
 ///         output: directory.path().into(),
@@ -874,6 +1057,26 @@ mod tests {
             let error = archive_line(&point(bad), &mut line).expect_err(bad);
             assert!(error.to_string().contains("journal entry 7"), "{error}");
         }
+    }
+
+    #[test]
+    fn directory_lock_good_excludes_a_second_holder_until_dropped() {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let first = DirectoryLock::acquire(directory.path(), Duration::ZERO)
+            .expect("lock")
+            .expect("free");
+        let second = DirectoryLock::acquire(directory.path(), Duration::ZERO).expect("try");
+        assert!(second.is_none(), "held by the first");
+        let waited = DirectoryLock::acquire(directory.path(), Duration::from_millis(50));
+        assert!(waited.expect("try").is_none(), "still held after waiting");
+        drop(first);
+        let third = DirectoryLock::acquire(directory.path(), Duration::ZERO).expect("try");
+        assert!(third.is_some(), "free again");
+        let names: Vec<_> = fs::read_dir(directory.path())
+            .expect("list")
+            .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
+            .collect();
+        assert_eq!(names, [LOCK_FILE], "no side files");
     }
 
     #[test]

@@ -12,6 +12,16 @@
 //!
 //! Nothing here runs while the connection lock is held except short reads and writes of
 //! the outbox, so shipping never blocks or slows a commit.
+//!
+//! Within one store, a point is sent once unless InfluxDB's answer is lost (a timeout
+//! or a dropped connection after the server stored the batch), which is inherent in
+//! at-least-once delivery. The batch lock keeps the shipper, `flush_journal` and `close`
+//! from sending the same rows at once, and the answer to a request is settled even when
+//! `close` began while it was in flight (`Access::settle`): before that, the rows of a
+//! batch acknowledged during close stayed queued and close's last attempt sent them a
+//! second time. Two processes (or two `Store`s) shipping the same file's outbox at the
+//! same moment can still both send a row: the lock is per store, not a claim in the
+//! file.
 
 use std::fmt::Write as _;
 use std::io::Read as _;
@@ -130,8 +140,10 @@ impl Exporter {
             worker.stop();
         }
         // A request still in flight (the shipper's, or a flush on another thread) holds
-        // the batch lock; waiting for it could take the whole request timeout.
-        let Ok(guard) = self.batch.try_lock() else {
+        // the batch lock: wait a little for its answer to be settled (see
+        // `Access::settle`), but not for the whole request timeout.
+        let Some(guard) = self.batch_lock_within(CLOSE_WAIT_FOR_SHIPPER) else {
+            log::warn!("{CLOSE}: a request to InfluxDB is still in flight; not waiting");
             return;
         };
         let agent = agent(CLOSE_CONNECT_TIMEOUT, CLOSE_REQUEST_TIMEOUT);
@@ -147,6 +159,23 @@ impl Exporter {
                     );
                     return;
                 }
+            }
+        }
+    }
+
+    /// The batch lock, if it comes free within `wait` (polled: `Mutex` has no timed lock).
+    fn batch_lock_within(&self, wait: Duration) -> Option<MutexGuard<'_, ()>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            match self.batch.try_lock() {
+                Ok(guard) => return Some(guard),
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => {
+                    return Some(poisoned.into_inner())
+                }
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    thread::sleep(Duration::from_millis(5));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return None,
             }
         }
     }
@@ -209,9 +238,11 @@ impl Exporter {
         now: i64,
     ) -> Result<Batch, Box<Failure>> {
         let operation = access.operation();
+        // Settled even when close has begun since the request went out: see
+        // `Access::settle`.
         match sent {
             Ok(()) => {
-                access.run(database, "mark exported points", |connection| {
+                access.settle(database, "mark exported points", |connection| {
                     let transaction = immediate(connection)?;
                     delete_rows(&transaction, &batch.sent)?;
                     delete_rows(&transaction, &batch.dropped)?;
@@ -225,7 +256,7 @@ impl Exporter {
                 let summary = failure.summary();
                 let wait = backoff(batch.max_attempts.saturating_add(1), failure.retry_after);
                 let next_attempt_at = now.saturating_add(millis(wait));
-                access.run(database, "record the export failure", |connection| {
+                access.settle(database, "record the export failure", |connection| {
                     let transaction = immediate(connection)?;
                     let ids = to_json(&batch.sent);
                     if is_transient {
@@ -344,6 +375,25 @@ impl Access {
             Access::Open(operation) => database.with(operation, context, work),
             Access::Closing => database.with_while_closing(CLOSE, context, work),
         }
+    }
+
+    /// Records the answer to a request already sent, even when the store has been
+    /// marked closed since (as long as its connection is still open).
+    ///
+    /// This is the fix for points reaching InfluxDB twice with nothing failing: the
+    /// shipper (or a `flush_journal` on another thread) sent a batch, `close` marked the
+    /// store closed while the request was in flight, and the 2xx that followed could not
+    /// delete the rows because every normal access now answered `Closed`. Close's own
+    /// last attempt, a moment later, read the same rows and sent them again (or the next
+    /// open did). Close waits for the batch in flight before its last attempt and closes
+    /// the connection only after it, so the acknowledgement lands first.
+    fn settle<T>(
+        self,
+        database: &Database,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        database.with_while_closing(self.operation(), context, work)
     }
 }
 
@@ -903,7 +953,8 @@ impl Store {
     /// ```
     /// use std::collections::BTreeMap;
     /// let store = store::Store::open(":memory:")?; // no journal configured
-    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let fields = serde_json::json!({"ok": true});
+    /// store.commit_to_journal("login", fields.as_object().expect("an object"), &BTreeMap::new())?;
     /// assert_eq!(store.flush_journal()?, 0);
     /// # Ok::<(), store::Error>(())
     /// ```

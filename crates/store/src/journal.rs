@@ -126,6 +126,23 @@ impl StoredPoint {
     }
 }
 
+/// Why a point without a field is refused.
+const NO_FIELD: &str = "fields are empty: a point needs at least one field with a \
+    non-empty name and a non-null value (InfluxDB cannot store a point without one)";
+
+/// True when `fields` holds a field InfluxDB can store: a non-empty name with a value
+/// other than `null` (the line protocol omits the others, see `export::line`).
+///
+/// A point without one used to be committed and then silently dropped from the outbox,
+/// so a caller saw "committed" for a point that never reached InfluxDB. It is refused
+/// instead, whether or not a journal is configured, so that the same call behaves the
+/// same way in every configuration.
+pub(crate) fn has_field(fields: &Map<String, Value>) -> bool {
+    fields
+        .iter()
+        .any(|(name, value)| !name.is_empty() && !value.is_null())
+}
+
 /// Inserts one point and returns its `entry_id`. Shared by `commit_to_journal` and the
 /// workspace commit, so both write the same row and, when `is_shipping`, the same outbox
 /// row; the caller runs it inside its transaction so that the two commit together.
@@ -180,6 +197,10 @@ impl Store {
     /// Records one point in the journal: a measurement, its fields and its tags, stamped
     /// with the current time. Emits no event. Go: `CommitToJournal`.
     ///
+    /// A point needs at least one field with a non-empty name and a non-null value:
+    /// InfluxDB cannot store a point without one, so it is refused here (the Go package
+    /// accepted it) rather than committed and never shipped.
+    ///
     /// ```
     /// use std::collections::BTreeMap;
     /// let store = store::Store::open(":memory:")?;
@@ -189,12 +210,15 @@ impl Store {
     /// let entry = store.commit_to_journal("request", fields, &tags)?;
     /// assert_eq!(entry.measurement, "request");
     /// assert_eq!(store.query_journal("")?.len(), 1);
+    /// let error = store.commit_to_journal("request", &serde_json::Map::new(), &tags);
+    /// assert!(error.unwrap_err().to_string().contains("fields are empty"));
     /// # Ok::<(), store::Error>(())
     /// ```
     ///
     /// # Errors
     ///
-    /// `Closed`; `InvalidInput` (`measurement is empty`); `Database`.
+    /// `Closed`; `InvalidInput` (`measurement is empty`; `fields are empty` when no field
+    /// has a non-empty name and a non-null value); `Database`.
     pub fn commit_to_journal(
         &self,
         measurement: &str,
@@ -209,6 +233,9 @@ impl Store {
         }
         if measurement.is_empty() {
             return Err(Error::invalid_input(OPERATION, "measurement is empty"));
+        }
+        if !has_field(fields) {
+            return Err(Error::invalid_input(OPERATION, NO_FIELD));
         }
         let bucket = self.journal_bucket();
         let fields_json = to_json(fields);
@@ -250,7 +277,8 @@ impl Store {
     /// use std::collections::BTreeMap;
     /// let store = store::Store::open(":memory:")?;
     /// let tags = BTreeMap::from([("user".to_owned(), "ada".to_owned())]);
-    /// store.commit_to_journal("login", &serde_json::Map::new(), &tags)?;
+    /// let fields = serde_json::json!({"ok": true});
+    /// store.commit_to_journal("login", fields.as_object().expect("an object"), &tags)?;
     /// let rows = store.query_journal(
     ///     r#"from(bucket: "store") |> range(start: -1h) |> filter(fn: (r) => r.user == "ada")"#,
     /// )?;

@@ -69,7 +69,8 @@ impl Store {
     /// let directory = tempfile::tempdir()?;
     /// let store = store::Store::open(directory.path().join("app.db"))?;
     /// store.set("config", "colour", "blue")?;
-    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let fields = serde_json::json!({"ok": true});
+    /// store.commit_to_journal("login", fields.as_object().expect("an object"), &BTreeMap::new())?;
     /// let stats = store.stats()?;
     /// assert_eq!((stats.entries, stats.journal_points), (1, 1));
     /// assert!(stats.file_size_bytes > 0);

@@ -34,6 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
+use rusqlite::config::DbConfig;
 use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use serde_json::{Map, Value};
 
@@ -305,6 +306,12 @@ impl Workspace {
     /// A workspace whose id was already committed (its file survived a crash) writes
     /// nothing again: its files are removed and the aggregate returned.
     ///
+    /// An empty workspace (no records) writes no journal point, since a point needs at
+    /// least one field (see [`Store::commit_to_journal`]); it still writes the summary
+    /// `{}` with its `Set` event, removes its files and returns the empty aggregate. It
+    /// is not refused, so that a loop committing every recovered orphan never sticks on
+    /// an empty one, and "this run finished with nothing" stays visible in the summary.
+    ///
     /// ```
     /// # let directory = tempfile::tempdir()?;
     /// # let store = store::Store::open_with(store::StoreConfig {
@@ -344,6 +351,13 @@ impl Workspace {
                     .exists([&self.id])?;
                 if is_committed {
                     return Ok(false);
+                }
+                if aggregate.is_empty() {
+                    // No records: no journal point (InfluxDB cannot store one without
+                    // a field), only the summary. Nothing to record for exactly-once:
+                    // committing the same empty file again writes the same `{}`.
+                    entries::upsert(transaction, &group, "summary", &fields_json, None)?;
+                    return Ok(true);
                 }
                 let committed_at = now_ms();
                 let entry_id = insert_point(
@@ -572,17 +586,57 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 /// which SQLite holds the file's exclusive lock until the connection closes. Fails with
 /// `SQLITE_BUSY` at once (no busy timeout) when another handle holds it.
 fn open_locked(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = open_exclusive(path)?;
+    enter_wal(&connection)?;
+    Ok(connection)
+}
+
+/// Opens a file in exclusive locking mode, reading and writing nothing yet.
+fn open_exclusive(path: &Path) -> rusqlite::Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let connection = Connection::open_with_flags(path, flags)?;
     connection.busy_timeout(Duration::ZERO)?;
     connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
+    Ok(connection)
+}
+
+/// Opens an existing file to test whether it is a workspace, in a way that leaves it and
+/// its side files as they were whatever the answer:
+///
+/// - exclusive locking mode, set before the first read, keeps SQLite's WAL index in
+///   memory: the `-shm` is neither read nor written (and the first read takes the
+///   file's exclusive lock, so a live handle still shows as `SQLITE_BUSY`);
+/// - `SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE` stops the close from checkpointing the `-wal`
+///   into the file and deleting it;
+/// - the journal mode is left alone until the file has proved to be a workspace
+///   (switching it writes to the file).
+///
+/// Reads replay the `-wal` in memory only. The caller turns checkpoints back on and
+/// enters WAL mode once it keeps the file.
+fn open_probe(path: &Path) -> rusqlite::Result<Connection> {
+    let connection = open_exclusive(path)?;
+    connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+    Ok(connection)
+}
+
+/// Puts an opened workspace file in WAL mode with `synchronous=OFF`.
+fn enter_wal(connection: &Connection) -> rusqlite::Result<()> {
     connection
         .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
     // Scratch space, where speed matters more than surviving power loss: see the module
     // documentation.
-    connection.pragma_update(None, "synchronous", "OFF")?;
-    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-    Ok(connection)
+    connection.pragma_update(None, "synchronous", "OFF")
+}
+
+/// A reason to quarantine an empty file that has a non-empty `-wal` beside it, without
+/// opening it: SQLite deletes such a `-wal` as soon as it opens the file. `None` for
+/// every other file (an empty file alone is a workspace claimed but never written, and
+/// is adopted as an empty one).
+fn empty_beside_wal(path: &Path) -> Option<String> {
+    let is_empty = fs::metadata(path).is_ok_and(|metadata| metadata.len() == 0);
+    let has_wal = fs::metadata(side_file(path, "-wal")).is_ok_and(|metadata| metadata.len() > 0);
+    (is_empty && has_wal).then(|| "an empty file beside a non-empty -wal".to_owned())
 }
 
 /// Creates the tables (a Go file may lack the view or the meta table) and returns the
@@ -752,13 +806,24 @@ impl Store {
     }
 
     /// Takes over an existing workspace file, unless a live handle holds it.
+    ///
+    /// The file is tested without changing it or its side files, so that one found
+    /// unusable reaches quarantine exactly as it was: SQLite would otherwise checkpoint
+    /// the `-wal` into the file and delete it when the test connection closes (and it
+    /// deletes a `-wal` beside an empty file as soon as it opens one). See [`open_probe`].
     fn adopt(&self, operation: &'static str, name: &str, path: &Path) -> Result<Adoption> {
         let new_id = new_workspace_id(operation)?;
-        let opened = open_locked(path).and_then(|connection| {
+        if let Some(reason) = empty_beside_wal(path) {
+            return Ok(Adoption::Unusable(reason));
+        }
+        let opened = open_probe(path).and_then(|connection| {
             let has_entries = connection.prepare(SQL_HAS_ENTRIES_TABLE)?.exists([])?;
             if !has_entries {
                 return Ok(None);
             }
+            // A workspace: from here on it is opened as any other.
+            connection.set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, false)?;
+            enter_wal(&connection)?;
             let workspace_id = prepare_file(&connection, name, &new_id)?;
             Ok(Some((connection, workspace_id)))
         });
@@ -925,7 +990,8 @@ impl Store {
 }
 
 /// Moves an unusable file, with its `-wal` and `-shm`, to `<dir>/quarantine/<name>.duckdb`
-/// (or `<name>.1.duckdb`, … when that is taken).
+/// (or `<name>.1.duckdb`, … when that is taken). The three arrive byte for byte as they
+/// were found: [`Store::adopt`] tests a file without letting SQLite touch them.
 fn quarantine(directory: &Path, name: &str, path: &Path) -> io::Result<()> {
     let target_directory = directory.join(QUARANTINE);
     fs::create_dir_all(&target_directory)?;

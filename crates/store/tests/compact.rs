@@ -81,6 +81,26 @@ fn archives(output: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// Every file in `output` but the compaction lock, sorted.
+fn output_files(output: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(output)
+        .expect("list")
+        .filter_map(|entry| entry.ok())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name != ".journal-compact.lock")
+        .collect();
+    names.sort();
+    names
+}
+
+/// The temporary archives in `output`.
+fn temporaries(output: &Path) -> Vec<String> {
+    output_files(output)
+        .into_iter()
+        .filter(|name| name.ends_with(".tmp"))
+        .collect()
+}
+
 fn is_archive_name(name: &str, extension: &str) -> bool {
     let Some(stem) = name
         .strip_prefix("journal-")
@@ -168,8 +188,11 @@ fn compact_good_gzip_archives_marks_and_hides_points() {
     assert!(Path::new(recorded[0]["final_path"].as_str().unwrap_or_default()).is_absolute());
     assert_eq!(archives(&output), std::slice::from_ref(&path));
     assert_eq!(
-        std::fs::read_dir(&output).expect("list").count(),
-        1,
+        output_files(&output),
+        [path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .unwrap_or_default()],
         "no temporary file is left"
     );
     let text = decompressed(&path);
@@ -248,7 +271,7 @@ fn compact_good_none_when_nothing_is_old_enough() {
             .expect("empty journal"),
         None
     );
-    commit(&store, "m", json!({}));
+    commit(&store, "m", json!({"v": 1}));
     let long_ago = UNIX_EPOCH + Duration::from_secs(1_000);
     assert_eq!(
         store
@@ -298,7 +321,7 @@ fn compact_good_respects_cutoff_and_names_are_unique() {
         .collect();
     assert_eq!(rest, ["edge", "newer"]);
     assert_eq!(archives(&output).len(), 2);
-    commit(&store, "third", json!({}));
+    commit(&store, "third", json!({"v": 1}));
     let third = store
         .compact(options(&output, later(), ArchiveFormat::Gzip))
         .expect("compact")
@@ -374,11 +397,7 @@ fn compact_bad_point_that_is_not_json_names_the_entry_and_changes_nothing() {
         .expect_err("not JSON");
     assert!(matches!(error, Error::Archive { .. }), "{error:?}");
     assert!(error.to_string().contains("journal entry 1"), "{error}");
-    assert_eq!(
-        std::fs::read_dir(&output).expect("list").count(),
-        0,
-        "temp removed"
-    );
+    assert!(output_files(&output).is_empty(), "temp removed");
     let rows = store
         .query_journal("SELECT archived_at FROM journal_entries")
         .expect("raw");
@@ -536,13 +555,38 @@ fn child_process_entry() {
     panic!("the crash point was never reached");
 }
 
+/// Archives the first 300 numbered points, so that the output directory is known to
+/// the store (its open then looks there for temporary files).
+fn compact_first_300(path: &Path, output: &Path) {
+    let store = store_at(path);
+    let cutoff = UNIX_EPOCH + Duration::from_millis(1_000_100);
+    store
+        .compact(options(output, cutoff, ArchiveFormat::Gzip))
+        .expect("compact")
+        .expect("an archive");
+    store.close().expect("close");
+}
+
 fn crash_and_recover(point: &str, remove_temporary: bool) {
+    crash_and_recover_with(point, remove_temporary, false);
+}
+
+fn crash_and_recover_with(point: &str, remove_temporary: bool, is_directory_known: bool) {
     let directory = tempfile::tempdir().expect("temp dir");
     let path = directory.path().join("store.db");
     store_at(&path).close().expect("create the schema");
     insert_numbered(&path, CRASH_POINTS);
-    common::run_child_and_kill("child_process_entry", directory.path(), "compact", point);
     let output = directory.path().join("archive");
+    if is_directory_known {
+        compact_first_300(&path, &output);
+    }
+    common::run_child_and_kill("child_process_entry", directory.path(), "compact", point);
+    let has_temporary = point != "compact.after_rename";
+    assert_eq!(
+        temporaries(&output).len(),
+        usize::from(has_temporary),
+        "{point}: what the kill left"
+    );
     if remove_temporary {
         for entry in std::fs::read_dir(&output)
             .expect("list")
@@ -558,17 +602,30 @@ fn crash_and_recover(point: &str, remove_temporary: bool) {
         .query_journal("SELECT COUNT(*) AS n FROM journal_archives WHERE published_at IS NULL")
         .expect("pending");
     assert_eq!(pending[0]["n"], 0, "{point}: the open finished the archive");
+    let earlier = usize::from(is_directory_known);
     if point != "compact.before_transaction" {
-        assert_eq!(archives(&output).len(), 1, "{point}: published at open");
+        assert_eq!(
+            archives(&output).len(),
+            earlier + 1,
+            "{point}: published at open"
+        );
         assert!(
             store.query_journal("").expect("query").is_empty(),
             "{point}"
         );
     }
+    if point != "compact.before_transaction" || is_directory_known {
+        // Finished or removed by the open, not an hour later.
+        assert!(temporaries(&output).is_empty(), "{point}: after open");
+    }
     // Archive whatever the crash left unarchived.
     store
         .compact(options(&output, later(), ArchiveFormat::Gzip))
         .expect("compact after the crash");
+    assert!(
+        temporaries(&output).is_empty(),
+        "{point}: no temporary file outlives the next compaction"
+    );
     assert_each_exactly_once(&output, CRASH_POINTS);
     assert!(
         store.query_journal("").expect("query").is_empty(),
@@ -586,6 +643,122 @@ fn crash_and_recover(point: &str, remove_temporary: bool) {
 #[test]
 fn compact_good_exactly_once_killed_before_transaction() {
     crash_and_recover("compact.before_transaction", false);
+}
+
+#[test]
+fn open_good_removes_temporary_of_compaction_killed_before_transaction() {
+    crash_and_recover_with("compact.before_transaction", false, true);
+}
+
+#[test]
+fn open_good_publishes_temporary_of_compaction_killed_after_transaction() {
+    crash_and_recover_with("compact.after_transaction", false, true);
+}
+
+#[test]
+fn open_good_leaves_the_temporary_of_a_live_compaction_alone() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("store.db");
+    store_at(&path).close().expect("create the schema");
+    insert_numbered(&path, CRASH_POINTS);
+    let output = directory.path().join("archive");
+    compact_first_300(&path, &output);
+    // A compaction in another process, alive, paused with its temporary file written.
+    let point = "compact.before_transaction";
+    let child = common::ChildProcess::start(
+        "child_process_entry",
+        directory.path(),
+        "compact",
+        Some(point),
+    );
+    assert!(child.wait_for(&format!("STORE_CRASH_POINT reached {point}")));
+    let live = temporaries(&output);
+    assert_eq!(live.len(), 1);
+    let store = store_at(&path);
+    assert_eq!(
+        temporaries(&output),
+        live,
+        "not touched while its owner lives"
+    );
+    store.close().expect("close");
+    child.kill();
+    let store = store_at(&path);
+    assert!(
+        temporaries(&output).is_empty(),
+        "removed once its owner died"
+    );
+    store
+        .compact(options(&output, later(), ArchiveFormat::Gzip))
+        .expect("compact");
+    assert_each_exactly_once(&output, CRASH_POINTS);
+}
+
+#[test]
+fn compact_good_archive_in_place_returns_path_when_only_the_published_record_fails() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("store.db");
+    store_at(&path).close().expect("create the schema");
+    insert_numbered(&path, 30);
+    let refuse = rusqlite::Connection::open(&path).expect("open directly");
+    refuse
+        .execute_batch(
+            "CREATE TRIGGER refuse_publishing BEFORE UPDATE OF published_at ON journal_archives
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END;",
+        )
+        .expect("a trigger that makes the last step fail");
+    let store = store_at(&path);
+    let output = directory.path().join("archive");
+    let archive = store
+        .compact(options(&output, later(), ArchiveFormat::Gzip))
+        .expect("the archive is complete, so the compaction succeeded")
+        .expect("an archive");
+    assert_each_exactly_once(&output, 30);
+    assert_eq!(read_archive(&archive).expect("read").len(), 30);
+    let pending = store
+        .query_journal("SELECT COUNT(*) AS n FROM journal_archives WHERE published_at IS NULL")
+        .expect("pending");
+    assert_eq!(pending[0]["n"], 1, "the record is still to be written");
+    store.close().expect("close");
+    refuse
+        .execute_batch("DROP TRIGGER refuse_publishing")
+        .expect("drop the trigger");
+    drop(refuse);
+    let store = store_at(&path);
+    let pending = store
+        .query_journal("SELECT COUNT(*) AS n FROM journal_archives WHERE published_at IS NULL")
+        .expect("pending");
+    assert_eq!(pending[0]["n"], 0, "written by the next open");
+    assert_eq!(archives(&output), [archive]);
+}
+
+#[test]
+fn compact_good_concurrent_compactions_into_one_directory_archive_each_point_once() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("store.db");
+    store_at(&path).close().expect("create the schema");
+    insert_numbered(&path, 3_000);
+    let output = directory.path().join("archive");
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let (path, output, barrier) = (path.clone(), output.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                // Two stores, as two processes would have.
+                let store = store_at(&path);
+                barrier.wait();
+                store.compact(options(&output, later(), ArchiveFormat::Gzip))
+            })
+        })
+        .collect();
+    let mut made = 0;
+    for run in runs {
+        let outcome = run.join().expect("the thread");
+        // Serialised: the second finds nothing left, rather than failing.
+        made += usize::from(outcome.expect("neither fails").is_some());
+    }
+    assert_eq!(made, 1);
+    assert_each_exactly_once(&output, 3_000);
+    assert!(temporaries(&output).is_empty());
 }
 
 #[test]

@@ -333,9 +333,12 @@ impl Run {
         );
         for orphan in orphans {
             let aggregate = orphan.commit().expect("commit the orphan");
-            let likes = aggregate.get("like").copied();
-            let fields = likes.map_or_else(|| json!({}), |likes| json!({ "like": likes }));
-            self.landed.insert(self.next, Some(fields));
+            // An orphan killed before its first put commits no point (a point needs a
+            // field), only its summary.
+            if let Some(likes) = aggregate.get("like").copied() {
+                self.landed
+                    .insert(self.next, Some(json!({ "like": likes })));
+            }
             self.next += 1;
             self.figures.orphans_committed_after_recovery += 1;
         }

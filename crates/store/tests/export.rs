@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -893,19 +893,149 @@ fn workspace_commit_good_is_queued_and_shipped() {
 }
 
 #[test]
-fn point_without_fields_good_is_dropped_not_sent() {
+fn point_without_fields_bad_is_refused_and_a_stored_one_is_dropped_not_sent() {
     let directory = tempfile::tempdir().expect("a directory");
     let path = directory.path().join("empty.db");
     let store = open(&path, Some(v2_journal(&dead_endpoint())));
-    store
+    let error = store
         .commit_to_journal("m", &fields(json!({"only": null})), &tags(&[("a", "b")]))
-        .expect("commit");
-    assert_eq!(outbox_rows(&store).len(), 1, "queued with its journal row");
+        .expect_err("InfluxDB cannot store a point without a field");
+    assert!(
+        error
+            .to_string()
+            .starts_with("store.commit_to_journal: fields are empty"),
+        "{error}"
+    );
+    assert!(outbox_rows(&store).is_empty(), "nothing queued");
+    store.close().expect("close");
+    // One written by an older version (or another program) is still dropped quietly.
+    let connection = rusqlite::Connection::open(&path).expect("open directly");
+    connection
+        .execute_batch(
+            "INSERT INTO journal_entries (bucket_name, measurement, fields_json, tags_json,
+                committed_at) VALUES ('events/2026', 'm', '{\"only\":null}', '{}', 5);
+             INSERT INTO journal_outbox (entry_id) VALUES (last_insert_rowid());",
+        )
+        .expect("an old point without a field");
+    drop(connection);
+    let store = open(&path, Some(v2_journal(&dead_endpoint())));
     // Nothing to send, so nothing fails even with nobody listening.
     assert_eq!(store.flush_journal().expect("flush"), 0);
     assert!(outbox_rows(&store).is_empty());
     assert_eq!(store.query_journal("").expect("journal").len(), 1);
     store.close().expect("close");
+}
+
+/// The values of field `n` in the line-protocol bodies received so far, however many
+/// requests carried them; waits `within` for each further request.
+fn received_numbers(listener: &Listener, within: Duration) -> BTreeMap<u64, usize> {
+    let mut seen = BTreeMap::new();
+    while let Some(request) = listener.next(within) {
+        for line in request.body.lines() {
+            let number = line
+                .split(' ')
+                .nth(1)
+                .and_then(|fields| fields.strip_prefix("n="))
+                .and_then(|value| value.strip_suffix('i'))
+                .and_then(|value| value.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+            *seen.entry(number).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+#[test]
+fn close_good_points_acknowledged_while_closing_are_not_sent_again() {
+    // The first request is answered only once the store has been marked closed: the
+    // shipper's 2xx then arrives while close is waiting for it.
+    let (open_gate, gate) = mpsc::channel::<()>();
+    let gate = Mutex::new(gate);
+    let listener = Listener::start(move |index| {
+        if index == 0 {
+            let gate = gate
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let _ = gate.recv_timeout(Duration::from_secs(30));
+        }
+        NO_CONTENT
+    });
+    let directory = tempfile::tempdir().expect("a directory");
+    let path = directory.path().join("closing.db");
+    let store = open(&path, Some(v2_journal(&listener.url)));
+    store
+        .commit_to_journal("m", &fields(json!({"n": 1})), &BTreeMap::new())
+        .expect("commit");
+    let first = listener
+        .next(Duration::from_secs(30))
+        .expect("the shipper sends the point");
+    assert!(first.body.starts_with("m n=1i "), "{}", first.body);
+    let closing = store.clone();
+    let closer = thread::spawn(move || closing.close());
+    assert!(eventually(Duration::from_secs(30), || store.is_closed()));
+    open_gate.send(()).expect("open the gate");
+    closer.join().expect("the closing thread").expect("close");
+    // Close's own last attempt would have sent it again before returning.
+    assert!(
+        listener.next(Duration::ZERO).is_none(),
+        "the acknowledged point was sent again by close"
+    );
+    let store = open(&path, Some(v2_journal(&listener.url)));
+    assert!(
+        outbox_rows(&store).is_empty(),
+        "acknowledged rows are deleted"
+    );
+    assert_eq!(store.flush_journal().expect("flush"), 0);
+    store.close().expect("close");
+    assert!(
+        listener.next(Duration::ZERO).is_none(),
+        "nor by the next open"
+    );
+}
+
+#[test]
+fn shipper_good_each_of_20_points_arrives_exactly_once_with_flushes_and_closes() {
+    let listener = Listener::start(|_| NO_CONTENT);
+    let directory = tempfile::tempdir().expect("a directory");
+    let path = directory.path().join("once.db");
+    // Ten points from one store with the shipper running and a second thread flushing
+    // all along; then ten from short-lived stores (as the `store` command runs: open,
+    // commit, maybe flush, close), each racing its shipper against flush and close.
+    let store = open(&path, Some(v2_journal(&listener.url)));
+    let (done, is_done) = mpsc::channel::<()>();
+    let flusher = {
+        let store = store.clone();
+        thread::spawn(move || {
+            while is_done.try_recv().is_err() {
+                store.flush_journal().expect("flush");
+            }
+        })
+    };
+    for n in 0..10 {
+        store
+            .commit_to_journal("m", &fields(json!({ "n": n })), &BTreeMap::new())
+            .expect("commit");
+    }
+    done.send(()).expect("stop the flusher");
+    flusher.join().expect("the flusher");
+    store.flush_journal().expect("flush");
+    store.close().expect("close");
+    for n in 10..20 {
+        let store = open(&path, Some(v2_journal(&listener.url)));
+        store
+            .commit_to_journal("m", &fields(json!({ "n": n })), &BTreeMap::new())
+            .expect("commit");
+        if n % 2 == 0 {
+            store.flush_journal().expect("flush");
+        }
+        store.close().expect("close");
+    }
+    let store = open(&path, Some(v2_journal(&listener.url)));
+    store.flush_journal().expect("flush what is left");
+    store.close().expect("close");
+    let seen = received_numbers(&listener, Duration::from_millis(500));
+    let expected: BTreeMap<u64, usize> = (0..20).map(|n| (n, 1)).collect();
+    assert_eq!(seen, expected, "point number to times received");
 }
 
 #[test]

@@ -91,7 +91,7 @@ fn commit_to_journal_good_uses_configured_bucket() {
     })
     .expect("open");
     let entry = store
-        .commit_to_journal("m", &Map::new(), &BTreeMap::new())
+        .commit_to_journal("m", &object(json!({"v": 1})), &BTreeMap::new())
         .expect("commit");
     assert_eq!(entry.bucket, "events");
     let rows = store.query_journal("").expect("query");
@@ -118,6 +118,49 @@ fn commit_to_journal_bad_empty_measurement() {
         "store.commit_to_journal: measurement is empty"
     );
     assert!(store.query_journal("").expect("query").is_empty());
+}
+
+#[test]
+fn commit_to_journal_bad_no_field_is_refused_and_writes_nothing() {
+    let store = Store::open_with(StoreConfig {
+        journal: Some(JournalConfig::new("http://127.0.0.1:9", "core", "events")),
+        purge_interval: Duration::ZERO,
+        ..StoreConfig::new(":memory:")
+    })
+    .expect("open");
+    for fields in [
+        json!({}),
+        json!({"gone": null}),
+        json!({"": 1, "also": null}),
+    ] {
+        let error = store
+            .commit_to_journal("m", &object(fields.clone()), &tags(&[("host", "a")]))
+            .expect_err("a point without a field is refused");
+        assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with("store.commit_to_journal: fields are empty"),
+            "{fields}: {message}"
+        );
+        assert!(message.contains("InfluxDB cannot store"), "{message}");
+    }
+    let counts = store
+        .query_journal(
+            "SELECT (SELECT COUNT(*) FROM journal_entries) AS points,
+                (SELECT COUNT(*) FROM journal_outbox) AS queued",
+        )
+        .expect("raw SQL");
+    assert_eq!(counts[0]["points"], 0);
+    assert_eq!(counts[0]["queued"], 0);
+    // One real field among empty ones is enough.
+    let entry = store
+        .commit_to_journal(
+            "m",
+            &object(json!({"v": 0, "gone": null})),
+            &BTreeMap::new(),
+        )
+        .expect("commit");
+    assert_eq!(entry.fields, object(json!({"v": 0, "gone": null})));
 }
 
 #[test]
@@ -189,7 +232,7 @@ fn query_journal_good_sql_maps_types_and_inflates() {
 #[test]
 fn query_journal_good_with_explain_pragma() {
     let store = memory();
-    commit(&store, "m", json!({}), &[]);
+    commit(&store, "m", json!({"v": 1}), &[]);
     let rows = store
         .query_journal("WITH x AS (SELECT COUNT(*) AS n FROM journal_entries) SELECT n FROM x;")
         .expect("WITH");
@@ -223,7 +266,7 @@ fn query_journal_good_with_explain_pragma() {
 #[test]
 fn query_journal_bad_sql_that_writes_is_refused_and_changes_nothing() {
     let store = memory();
-    commit(&store, "m", json!({}), &[]);
+    commit(&store, "m", json!({"v": 1}), &[]);
     store.set("config", "colour", "blue").expect("set");
     for sql in [
         "DELETE FROM journal_entries",
@@ -256,7 +299,7 @@ fn query_journal_bad_sql_that_writes_is_refused_and_changes_nothing() {
 #[test]
 fn query_journal_good_explain_of_a_write_runs_nothing() {
     let store = memory();
-    commit(&store, "m", json!({}), &[]);
+    commit(&store, "m", json!({"v": 1}), &[]);
     // EXPLAIN only describes the statement; whether SQLite calls it read-only or not,
     // the journal is unchanged.
     let outcome = store.query_journal("EXPLAIN DELETE FROM journal_entries");
@@ -291,8 +334,8 @@ fn query_journal_good_sql_sees_archived_rows_flux_does_not() {
     let directory = tempfile::tempdir().expect("temp dir");
     let path = directory.path().join("store.db");
     let store = Store::open(&path).expect("open");
-    commit(&store, "old", json!({}), &[]);
-    commit(&store, "new", json!({}), &[]);
+    commit(&store, "old", json!({"v": 1}), &[]);
+    commit(&store, "new", json!({"v": 1}), &[]);
     store.close().expect("close");
     let connection = rusqlite::Connection::open(&path).expect("open directly");
     connection
@@ -364,7 +407,7 @@ fn query_journal_good_flux_filters_measurement_tags_fields() {
 #[test]
 fn query_journal_good_flux_bucket_and_range() {
     let store = memory();
-    commit(&store, "m", json!({}), &[]);
+    commit(&store, "m", json!({"v": 1}), &[]);
     let rows = |source: &str| store.query_journal(source).expect(source).len();
     assert_eq!(rows(r#"from(bucket: "store")"#), 1);
     assert_eq!(rows(r#"from(bucket: "other")"#), 0);
@@ -385,7 +428,7 @@ fn query_journal_good_flux_bucket_and_range() {
 #[test]
 fn query_journal_bad_flux_unsupported_is_named_with_the_supported_list() {
     let store = memory();
-    commit(&store, "m", json!({}), &[]);
+    commit(&store, "m", json!({"v": 1}), &[]);
     for (source, named) in [
         (r#"from(bucket: "store") |> limit(n: 1)"#, "limit()"),
         (
@@ -439,7 +482,7 @@ fn open_good_adds_archive_name_to_a_go_journal_table() {
         .expect("a Go journal");
     drop(connection);
     let store = Store::open(&path).expect("open a Go file");
-    commit(&store, "rust", json!({}), &[]);
+    commit(&store, "rust", json!({"v": 1}), &[]);
     let rows = store.query_journal("").expect("query");
     assert_eq!(measurements(&rows), ["go", "rust"]);
     assert_eq!(rows[0]["fields"], json!({"n": 1}));

@@ -375,20 +375,27 @@ fn commit_good_writes_point_summary_and_event_then_removes_files() {
 }
 
 #[test]
-fn commit_good_empty_workspace_commits_empty_fields() {
+fn commit_good_empty_workspace_writes_summary_but_no_point() {
     let directory = tempfile::tempdir().expect("temp dir");
     let store = store_in(directory.path());
-    let aggregate = store
-        .new_workspace("empty")
-        .expect("new")
-        .commit()
-        .expect("commit");
+    let watcher = store.watch("workspace:empty", "summary");
+    let workspace = store.new_workspace("empty").expect("new");
+    let path = workspace.database_path().to_owned();
+    let aggregate = workspace.commit().expect("commit");
     assert!(aggregate.is_empty());
-    assert_eq!(journal_points(&store, "empty")[0]["fields"], json!({}));
+    // A point with no field cannot reach InfluxDB, so none is written.
+    assert!(journal_points(&store, "empty").is_empty());
+    let raw = store
+        .query_journal("SELECT COUNT(*) AS n FROM journal_entries")
+        .expect("raw");
+    assert_eq!(raw[0]["n"], 0);
     assert_eq!(
         store.get("workspace:empty", "summary").expect("summary"),
         "{}"
     );
+    let event = watcher.recv().expect("the summary's Set event");
+    assert_eq!(event.value, "{}");
+    assert!(!path.exists(), "the file is removed");
 }
 
 #[test]
@@ -550,14 +557,100 @@ fn recover_orphans_good_quarantines_files_that_are_not_workspaces() {
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();
     quarantined.sort();
-    // SQLite itself discards a side file that holds no valid WAL header when it gives
-    // up on the file, so only the database files are sure to be there.
-    quarantined.retain(|name| !name.ends_with("-wal") && !name.ends_with("-shm"));
-    assert_eq!(quarantined, ["junk.duckdb", "plain.duckdb"]);
+    assert_eq!(
+        quarantined,
+        ["junk.duckdb", "junk.duckdb-wal", "plain.duckdb"]
+    );
     assert_eq!(state_files(directory.path()), ["notes.txt", "quarantine"]);
     std::fs::write(state.join("junk.duckdb"), b"junk again, still not SQLite").expect("junk");
     assert!(store.recover_orphans(None).expect("scan").is_empty());
     assert!(state.join("quarantine").join("junk.1.duckdb").exists());
+}
+
+/// Copies a live WAL-mode SQLite file made by `build`, with its `-wal` (and a `-shm`),
+/// to `target` while the connection is still open, so that the WAL still holds frames.
+fn copy_live_wal_file(target: &Path, build: &str) {
+    let scratch = tempfile::tempdir().expect("scratch dir");
+    let source = scratch.path().join("source.db");
+    let connection = rusqlite::Connection::open(&source).expect("source");
+    connection
+        .pragma_update(None, "journal_mode", "WAL")
+        .expect("WAL");
+    connection
+        .pragma_update(None, "wal_autocheckpoint", 0)
+        .expect("no checkpoint");
+    connection.execute_batch(build).expect("build");
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", source.display()));
+        let to = PathBuf::from(format!("{}{suffix}", target.display()));
+        std::fs::copy(&from, &to).expect("copy a side file");
+    }
+    drop(connection);
+}
+
+#[test]
+fn recover_orphans_good_quarantines_corrupt_file_with_side_files_byte_identical() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let state = directory.path().join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    // 1. A WAL-mode SQLite file that is not a workspace, its tables in the WAL.
+    copy_live_wal_file(
+        &state.join("plain.duckdb"),
+        "CREATE TABLE unrelated (x); INSERT INTO unrelated VALUES (1), (2);",
+    );
+    // 2. A workspace whose main file's header was damaged (say by a power cut): its WAL
+    //    is the only copy of the recent puts and must survive untouched.
+    copy_live_wal_file(
+        &state.join("torn.duckdb"),
+        "CREATE TABLE workspace_entries (entry_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            entry_kind TEXT NOT NULL, entry_data TEXT NOT NULL, created_at INTEGER NOT NULL);
+         PRAGMA wal_checkpoint(TRUNCATE);
+         INSERT INTO workspace_entries (entry_kind, entry_data, created_at)
+            VALUES ('like', '{}', 1);",
+    );
+    let torn = state.join("torn.duckdb");
+    let mut bytes = std::fs::read(&torn).expect("read");
+    bytes[..16].copy_from_slice(b"not SQLite, torn");
+    std::fs::write(&torn, bytes).expect("damage the header");
+    // 3. Junk with junk side files.
+    std::fs::write(state.join("junk.duckdb"), b"this is not SQLite at all").expect("junk");
+    std::fs::write(state.join("junk.duckdb-wal"), b"wal bytes").expect("junk wal");
+    std::fs::write(state.join("junk.duckdb-shm"), b"shm bytes").expect("junk shm");
+    // 4. An empty file beside a WAL (SQLite deletes such a WAL the moment it opens it).
+    std::fs::write(state.join("empty.duckdb"), b"").expect("empty");
+    std::fs::write(state.join("empty.duckdb-wal"), b"orphaned wal").expect("wal");
+    std::fs::write(state.join("empty.duckdb-shm"), b"orphaned shm").expect("shm");
+    let mut before = BTreeMap::new();
+    for name in ["plain", "torn", "junk", "empty"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let file = format!("{name}.duckdb{suffix}");
+            let bytes = std::fs::read(state.join(&file)).expect("a file to quarantine");
+            assert!(!bytes.is_empty() || name == "empty", "{file}");
+            before.insert(file, bytes);
+        }
+    }
+    let store = store_in(directory.path());
+    let names: Vec<String> = store
+        .recover_orphans(None)
+        .expect("scan")
+        .iter()
+        .map(|orphan| orphan.name().to_owned())
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+    assert_eq!(state_files(directory.path()), ["quarantine"]);
+    let mut after = BTreeMap::new();
+    for entry in std::fs::read_dir(state.join("quarantine")).expect("quarantine") {
+        let entry = entry.expect("entry");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        after.insert(name, std::fs::read(entry.path()).expect("read"));
+    }
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        before.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &before {
+        assert!(after[name] == *bytes, "{name} changed in quarantine");
+    }
 }
 
 #[test]
