@@ -308,7 +308,9 @@ impl Store {
     /// ```
     /// use std::collections::BTreeMap;
     /// let store = store::Store::open(":memory:")?;
-    /// store.commit_to_journal("login", &serde_json::Map::new(), &BTreeMap::new())?;
+    /// let mut fields = serde_json::Map::new();
+    /// fields.insert("count".into(), 1.into());
+    /// store.commit_to_journal("login", &fields, &BTreeMap::new())?;
     /// let table = store.query_journal_table(
     ///     "SELECT measurement AS z, 1 AS a, 2 AS a FROM journal_entries",
     /// )?;
