@@ -48,13 +48,13 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter};
 use serde_json::{Map, Value};
 
-use crate::civil::compact_stamp;
 use crate::config::beside_database;
 use crate::crash::crash_point;
 use crate::error::{Error, Result};
-use crate::journal::{JournalEntry, StoredPoint};
-use crate::paging::{Paged, PAGE_SIZE};
-use crate::sql::{now_ms, text, to_sql_integer};
+use crate::pipeline::calendar::compact_stamp;
+use crate::pipeline::point::{JournalEntry, StoredPoint};
+use crate::sqlite::paging::{Paged, PAGE_SIZE};
+use crate::sqlite::sql::{now_ms, text, to_sql_integer};
 use crate::store::Store;
 
 const OPERATION: &str = "store.compact";
@@ -425,7 +425,7 @@ impl Store {
                 operation: OPERATION,
             });
         }
-        self.inner.database.check_writable(OPERATION)?;
+        self.engine.database.check_writable(OPERATION)?;
         let CompactOptions {
             before,
             output,
@@ -464,7 +464,7 @@ impl Store {
         }
         self.remove_stray_temporaries(OPERATION, output);
         let highest: i64 = self
-            .inner
+            .engine
             .database
             .with(OPERATION, "read journal", |connection| {
                 connection
@@ -522,7 +522,7 @@ impl Store {
         let written = write_archive(file, &target.temporary_path, target.format, points)?;
         crash_point("compact.before_transaction");
         let is_marked =
-            self.inner
+            self.engine
                 .database
                 .with(OPERATION, "mark archived points", |connection| {
                     let transaction = rusqlite::Transaction::new_unchecked(
@@ -584,7 +584,7 @@ impl Store {
                 SqlValue::Integer(after_committed_at),
                 SqlValue::Integer(after_entry_id),
             ];
-            self.inner
+            self.engine
                 .database
                 .with(operation, "read journal page", |connection| {
                     connection
@@ -613,7 +613,7 @@ impl Store {
             let final_path = output.join(&name);
             let temporary_path = output.join(temporary_name(&name));
             let is_recorded =
-                self.inner
+                self.engine
                     .database
                     .with(OPERATION, "read archive names", |connection| {
                         connection
@@ -647,7 +647,7 @@ impl Store {
     }
 
     fn mark_published(&self, name: &str) -> Result<()> {
-        self.inner
+        self.engine
             .database
             .with(OPERATION, "mark archive published", |connection| {
                 connection
@@ -659,7 +659,7 @@ impl Store {
 
     /// The archives recorded but not yet published: `(name, final path, temporary path)`.
     fn pending_archives(&self, operation: &'static str) -> Result<Vec<(String, String, String)>> {
-        self.inner
+        self.engine
             .database
             .with(operation, "read pending archives", |connection| {
                 connection
@@ -791,7 +791,7 @@ impl Store {
     /// The directories holding the archives recorded so far.
     fn archive_directories(&self, operation: &'static str) -> Result<Vec<PathBuf>> {
         let paths: Vec<String> =
-            self.inner
+            self.engine
                 .database
                 .with(operation, "read archive paths", |connection| {
                     connection

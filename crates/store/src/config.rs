@@ -104,7 +104,7 @@ pub(crate) fn beside_database(
     leaf: &str,
     in_memory_default: &str,
 ) -> PathBuf {
-    if database_path.as_os_str() == crate::schema::MEMORY_PATH {
+    if database_path.as_os_str() == crate::sqlite::schema::MEMORY_PATH {
         return PathBuf::from(in_memory_default);
     }
     database_path

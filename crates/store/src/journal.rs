@@ -7,75 +7,21 @@
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
-use crate::export;
-use crate::flux;
-use crate::rows::{
+use crate::pipeline::flux;
+use crate::pipeline::outbox::FLUSH;
+use crate::pipeline::point::{
+    has_field, insert_point, parse_object, to_json, JournalEntry, Row, StoredPoint, NO_FIELD,
+    SQL_UNARCHIVED, SQL_UNARCHIVED_IN_BUCKET,
+};
+use crate::sqlite::query::{
     first_keyword, query_read_only, query_read_only_table, Inflate, Table, READ_ONLY_KEYWORDS,
 };
-use crate::sql::{now_ms, text};
+use crate::sqlite::sql::now_ms;
 use crate::store::Store;
-
-/// One result row of [`Store::query_journal`] or [`Workspace::query`]: column name to
-/// value.
-///
-/// [`Workspace::query`]: crate::Workspace::query
-///
-/// ```
-/// let store = store::Store::open(":memory:")?;
-/// let rows: Vec<store::Row> = store.query_journal("SELECT 1 AS one")?;
-/// assert_eq!(rows[0]["one"], 1);
-/// # Ok::<(), store::Error>(())
-/// ```
-pub type Row = Map<String, Value>;
-
-/// One point of the journal, as [`Store::commit_to_journal`] returns it and
-/// [`read_archive`](crate::read_archive) reads it back.
-///
-/// ```
-/// use std::collections::BTreeMap;
-/// let store = store::Store::open(":memory:")?;
-/// let mut fields = serde_json::Map::new();
-/// fields.insert("likes".into(), 3.into());
-/// let tags = BTreeMap::from([("user".to_owned(), "ada".to_owned())]);
-/// let entry = store.commit_to_journal("activity", &fields, &tags)?;
-/// assert_eq!(entry.bucket, "store"); // no journal configured: the local bucket
-/// assert_eq!(entry.fields["likes"], 3);
-/// # Ok::<(), store::Error>(())
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct JournalEntry {
-    /// The bucket: the configured journal's `bucket_name`, else `"store"`.
-    pub bucket: String,
-    /// What was measured, e.g. `activity`.
-    pub measurement: String,
-    /// The values, e.g. `{"likes": 3}`.
-    pub fields: Map<String, Value>,
-    /// Labels to select points by, e.g. `{"user": "ada"}`.
-    pub tags: BTreeMap<String, String>,
-    /// When the point was committed, in Unix milliseconds.
-    pub committed_at: i64,
-}
-
-/// The bucket of points written while no journal is configured.
-pub(crate) const LOCAL_BUCKET: &str = "store";
-
-pub(crate) const SQL_INSERT_POINT: &str = "INSERT INTO journal_entries
-    (bucket_name, measurement, fields_json, tags_json, committed_at)
-    VALUES (?1, ?2, ?3, ?4, ?5)";
-const SQL_UNARCHIVED: &str = "SELECT entry_id, bucket_name, measurement, fields_json, tags_json,
-        committed_at
-    FROM journal_entries WHERE archived_at IS NULL ORDER BY committed_at, entry_id";
-pub(crate) const SQL_UNARCHIVED_IN_BUCKET: &str =
-    "SELECT entry_id, bucket_name, measurement, fields_json,
-        tags_json, committed_at
-    FROM journal_entries
-    WHERE archived_at IS NULL AND bucket_name = ?1
-        AND (?2 IS NULL OR committed_at >= ?2) AND (?3 IS NULL OR committed_at < ?3)
-    ORDER BY committed_at, entry_id";
 
 /// SQL statements that are never read-only; named so that the refusal says `read-only`
 /// rather than "not Flux".
@@ -101,97 +47,36 @@ const WRITING_KEYWORDS: &[&str] = &[
     "reindex",
 ];
 
-/// A journal row as stored.
-#[derive(Clone, Debug)]
-pub(crate) struct StoredPoint {
-    pub(crate) entry_id: i64,
-    pub(crate) bucket: String,
-    pub(crate) measurement: String,
-    pub(crate) fields_json: String,
-    pub(crate) tags_json: String,
-    pub(crate) committed_at: i64,
-}
-
-impl StoredPoint {
-    /// Reads `entry_id, bucket_name, measurement, fields_json, tags_json, committed_at`.
-    pub(crate) fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredPoint> {
-        Ok(StoredPoint {
-            entry_id: row.get(0)?,
-            bucket: text(row, 1)?,
-            measurement: text(row, 2)?,
-            fields_json: text(row, 3)?,
-            tags_json: text(row, 4)?,
-            committed_at: row.get(5)?,
-        })
-    }
-}
-
-/// Why a point without a field is refused.
-const NO_FIELD: &str = "fields are empty: a point needs at least one field with a \
-    non-empty name and a non-null value (InfluxDB cannot store a point without one)";
-
-/// True when `fields` holds a field InfluxDB can store: a non-empty name with a value
-/// other than `null` (the line protocol omits the others, see `export::line`).
-///
-/// A point without one used to be committed and then silently dropped from the outbox,
-/// so a caller saw "committed" for a point that never reached InfluxDB. It is refused
-/// instead, whether or not a journal is configured, so that the same call behaves the
-/// same way in every configuration.
-pub(crate) fn has_field(fields: &Map<String, Value>) -> bool {
-    fields
-        .iter()
-        .any(|(name, value)| !name.is_empty() && !value.is_null())
-}
-
-/// Inserts one point and returns its `entry_id`. Shared by `commit_to_journal` and the
-/// workspace commit, so both write the same row and, when `is_shipping`, the same outbox
-/// row; the caller runs it inside its transaction so that the two commit together.
-pub(crate) fn insert_point(
-    connection: &Connection,
-    bucket: &str,
-    measurement: &str,
-    fields_json: &str,
-    tags_json: &str,
-    committed_at: i64,
-    is_shipping: bool,
-) -> rusqlite::Result<i64> {
-    connection
-        .prepare_cached(SQL_INSERT_POINT)?
-        .execute(params![
-            bucket,
-            measurement,
-            fields_json,
-            tags_json,
-            committed_at
-        ])?;
-    let entry_id = connection.last_insert_rowid();
-    if is_shipping {
-        export::queue_point(connection, entry_id)?;
-    }
-    Ok(entry_id)
-}
-
-/// Compact JSON with sorted keys, as Go's `json.Marshal` writes a map. `serde_json`'s map
-/// is a `BTreeMap`, so the order comes for free; serialising a `Value` cannot fail.
-pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "{}".to_owned())
-}
-
-/// A stored JSON object, or an empty one when the text (written by another program) is
-/// not an object: reads never fail on foreign data.
-pub(crate) fn parse_object(text: &str) -> Map<String, Value> {
-    match serde_json::from_str(text) {
-        Ok(Value::Object(object)) => object,
-        _ => Map::new(),
-    }
-}
-
 impl Store {
-    /// The bucket new points go to.
-    pub(crate) fn journal_bucket(&self) -> String {
-        self.config()
-            .journal
-            .map_or_else(|| LOCAL_BUCKET.to_owned(), |journal| journal.bucket_name)
+    /// Ships every pending journal point to InfluxDB now, batch by batch, ignoring any
+    /// backoff, and returns how many points InfluxDB acknowledged. Without a journal
+    /// configured there is nothing to ship and it returns `Ok(0)`.
+    ///
+    /// The background shipper does the same on its own after each commit; call this to
+    /// know that the points have arrived (before a report, say, or a shutdown).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// let store = store::Store::open(":memory:")?; // no journal configured
+    /// let fields = serde_json::json!({"ok": true});
+    /// store.commit_to_journal("login", fields.as_object().expect("an object"), &BTreeMap::new())?;
+    /// assert_eq!(store.flush_journal()?, 0);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `Closed`; `Export` at the first batch InfluxDB did not acknowledge, with its HTTP
+    /// status when there was an answer (a permanent refusal has marked that batch failed;
+    /// earlier batches stay shipped); `Database`.
+    pub fn flush_journal(&self) -> Result<usize> {
+        if self.is_closed() {
+            return Err(Error::Closed { operation: FLUSH });
+        }
+        match self.engine.outbox() {
+            Some(outbox) => outbox.flush(&self.engine.database),
+            None => Ok(0),
+        }
     }
 
     /// Records one point in the journal: a measurement, its fields and its tags, stamped
@@ -237,11 +122,11 @@ impl Store {
         if !has_field(fields) {
             return Err(Error::invalid_input(OPERATION, NO_FIELD));
         }
-        let bucket = self.journal_bucket();
+        let bucket = self.engine.journal_bucket();
         let fields_json = to_json(fields);
         let tags_json = to_json(tags);
-        let is_shipping = self.is_shipping();
-        let committed_at = self.inner.database.with_write_transaction(
+        let is_shipping = self.engine.is_shipping();
+        let committed_at = self.engine.database.with_write_transaction(
             OPERATION,
             "write journal point",
             |transaction| {
@@ -258,7 +143,7 @@ impl Store {
                 Ok(committed_at)
             },
         )?;
-        self.point_committed();
+        self.engine.point_committed();
         Ok(JournalEntry {
             bucket,
             measurement: measurement.to_owned(),
@@ -347,7 +232,7 @@ impl Store {
                     .collect(),
             });
         }
-        self.inner
+        self.engine
             .database
             .with_connection(OPERATION, |connection| {
                 query_read_only_table(connection, OPERATION, trimmed)
@@ -362,7 +247,7 @@ impl Store {
         let query = query.trim();
         if query.is_empty() {
             return self
-                .inner
+                .engine
                 .database
                 .with(operation, "read journal", |connection| {
                     let mut statement = connection.prepare_cached(SQL_UNARCHIVED)?;
@@ -381,7 +266,7 @@ impl Store {
         let is_keyword = |list: &[&str]| list.iter().any(|word| word.eq_ignore_ascii_case(keyword));
         if is_keyword(READ_ONLY_KEYWORDS) {
             return self
-                .inner
+                .engine
                 .database
                 .with_connection(operation, |connection| {
                     query_read_only(connection, operation, query, Inflate::JournalColumns)
@@ -400,7 +285,7 @@ impl Store {
     fn query_flux(&self, operation: &'static str, source: &str) -> Result<Vec<Row>> {
         let query = flux::parse(source, now_ns())
             .map_err(|error| Error::query(operation, error.to_string(), None))?;
-        self.inner
+        self.engine
             .database
             .with(operation, "read journal", |connection| {
                 let mut statement = connection.prepare_cached(SQL_UNARCHIVED_IN_BUCKET)?;

@@ -60,7 +60,9 @@
 // Public only where it is needed: the crate's surface is the `pub use` block below.
 #![allow(clippy::module_name_repetitions)]
 
-// The layers, lowest first; a module imports only from its own layer or lower ones.
+// The layers, lowest first; a module imports only from its own layer or lower ones, and
+// nothing inside a layer folder names the public handles.
+//
 // Foundation: `error`, `config`, `crash` (fault injection for the crash tests).
 mod config;
 mod crash;
@@ -69,27 +71,26 @@ mod error;
 mod sqlite;
 // Key-value: the entries SQL, namespaces, events and the operations written once.
 mod kv;
-// The public face and what is not yet in a layer of its own.
-mod civil;
+// The time-series pipeline: points, Flux, archives, outbox, line protocol, InfluxDB.
+mod pipeline;
+// Background threads: the purge and the shipper, each driven by a closure.
+mod background;
+// The engine every clone of a store shares: connection, events, outbox, workers.
+mod engine;
+// The public face.
 mod compact;
-mod export;
-mod flux;
 mod journal;
-mod purge;
 mod scoped;
 mod stats;
 mod store;
-use store_template as template; // The Go text/template engine, its own crate.
 mod transaction;
 mod transfer;
 mod workspace;
+// The Go text/template engine, a crate of its own (`crates/store-template`).
+use store_template as template;
 
 #[doc(hidden)]
 pub mod statements;
-
-// Old paths of moved modules, for the modules still to move.
-use kv::{entries, events, operations};
-use sqlite::{connection as database, paging, query as rows, schema, sql};
 
 pub use crate::compact::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::config::{
@@ -97,9 +98,9 @@ pub use crate::config::{
     DEFAULT_WAL_SIZE_LIMIT,
 };
 pub use crate::error::{Error, QuotaLimit, Result};
-pub use crate::journal::{JournalEntry, Row};
 pub use crate::kv::entries::KeyValue;
 pub use crate::kv::events::{Event, EventType, Subscription, Watcher};
+pub use crate::pipeline::point::{JournalEntry, Row};
 pub use crate::scoped::{ScopedStore, ScopedTransaction};
 pub use crate::sqlite::query::Table;
 pub use crate::stats::StoreStats;

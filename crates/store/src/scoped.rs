@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{QuotaConfig, ScopedStoreConfig};
+use crate::engine::Engine;
 use crate::error::Result;
 use crate::kv::entries::KeyValue;
 use crate::kv::events::{Event, Subscription, Watcher};
@@ -131,9 +132,9 @@ impl ScopedStore {
         self.scope.config().clone()
     }
 
-    fn operations(&self) -> Operations<'_, Store> {
+    fn operations(&self) -> Operations<'_, Engine> {
         Operations {
-            backend: &self.store,
+            backend: &*self.store.engine,
             names: &SCOPED_NAMES,
             scope: Some(&self.scope),
         }
@@ -489,7 +490,7 @@ impl ScopedStore {
     #[must_use]
     pub fn watch(&self, group: &str, key: &str) -> Watcher {
         self.store
-            .inner
+            .engine
             .events
             .watch(Some(self.scope.prefix()), group, key)
     }

@@ -49,11 +49,11 @@ pub mod entries {
 /// The journal, workspaces and archives.
 pub mod pipeline {
     /// Inserts one journal point.
-    pub const INSERT_POINT: &str = crate::journal::SQL_INSERT_POINT;
+    pub const INSERT_POINT: &str = crate::pipeline::point::SQL_INSERT_POINT;
     /// A bucket's unarchived points in a time range.
-    pub const UNARCHIVED_IN_BUCKET: &str = crate::journal::SQL_UNARCHIVED_IN_BUCKET;
+    pub const UNARCHIVED_IN_BUCKET: &str = crate::pipeline::point::SQL_UNARCHIVED_IN_BUCKET;
     /// The bucket of a store with no InfluxDB configured.
-    pub const LOCAL_BUCKET: &str = crate::journal::LOCAL_BUCKET;
+    pub const LOCAL_BUCKET: &str = crate::pipeline::point::LOCAL_BUCKET;
     /// A workspace file's schema.
     pub const CREATE_WORKSPACE: &str = crate::workspace::CREATE_WORKSPACE;
     /// Writes one workspace metadata value.

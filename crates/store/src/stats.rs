@@ -6,9 +6,9 @@ use std::path::Path;
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
-use crate::export::last_recorded_failure;
-use crate::schema::MEMORY_PATH;
-use crate::sql::now_ms;
+use crate::pipeline::outbox::{last_recorded_failure, Outbox};
+use crate::sqlite::schema::MEMORY_PATH;
+use crate::sqlite::sql::now_ms;
 use crate::store::Store;
 
 /// Figures about a store, from [`Store::stats`], read together in one short read
@@ -89,9 +89,9 @@ impl Store {
             });
         }
         // Read before the database so that a failure recorded meanwhile is not missed.
-        let recent_error = self.recent_export_error();
+        let recent_error = self.engine.outbox().and_then(Outbox::last_error);
         let mut stats = self
-            .inner
+            .engine
             .database
             .with(OPERATION, "read statistics", read_counts)?;
         stats.last_export_error = recent_error.or(stats.last_export_error);

@@ -3,22 +3,17 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
-
-use rusqlite::Connection;
 
 use crate::compact;
 use crate::config::StoreConfig;
-use crate::database::Database;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::export::Exporter;
 use crate::kv::entries::KeyValue;
-use crate::kv::events::{Event, EventHub, Subscription, Watcher};
-use crate::operations::{Backend, Operations, STORE_NAMES};
-use crate::paging::Paged;
-use crate::purge::PurgeWorker;
-use crate::schema;
+use crate::kv::events::{Event, Subscription, Watcher};
+use crate::kv::operations::{Operations, STORE_NAMES};
+use crate::sqlite::paging::Paged;
 use crate::workspace::{self, OrphanCache};
 
 /// An embedded key-value store in one SQLite file.
@@ -38,19 +33,10 @@ use crate::workspace::{self, OrphanCache};
 /// ```
 #[derive(Clone)]
 pub struct Store {
-    pub(crate) inner: Arc<Inner>,
-}
-
-/// What every clone of a store shares.
-pub(crate) struct Inner {
-    config: StoreConfig,
-    pub(crate) database: Database,
-    pub(crate) events: Arc<EventHub>,
-    purge_worker: Mutex<Option<PurgeWorker>>,
-    /// Workspace files found waiting at open (§13), held until recovered or closed.
-    pub(crate) orphans: OrphanCache,
-    /// The InfluxDB shipper, when a journal is configured (§12).
-    pub(crate) exporter: Option<Exporter>,
+    pub(crate) engine: Arc<Engine>,
+    /// Workspace files found waiting at open (§13), held until recovered or closed. Kept
+    /// beside the engine, not in it: they are public `Workspace` handles.
+    pub(crate) orphans: Arc<OrphanCache>,
 }
 
 impl Store {
@@ -97,55 +83,23 @@ impl Store {
             },
             other => other,
         })?;
-        let config = config.normalised();
-        let connection = schema::open_connection(&config)?;
-        let read_only = config.read_only;
-        // Read-only: nothing that writes runs in the background (no purge, no shipping,
-        // no recovery of an interrupted compaction).
-        let purge_interval = if read_only {
-            Duration::ZERO
-        } else {
-            config.purge_interval
-        };
-        let exporter = if read_only {
-            None
-        } else {
-            config.journal.as_ref().map(Exporter::new)
-        };
+        let engine = Engine::open(config.normalised())?;
         let store = Store {
-            inner: Arc::new(Inner {
-                config,
-                database: Database::new(connection, read_only),
-                events: Arc::new(EventHub::default()),
-                purge_worker: Mutex::new(None),
-                orphans: OrphanCache::default(),
-                exporter,
-            }),
+            engine,
+            orphans: Arc::new(OrphanCache::default()),
         };
-        if !read_only {
+        // Recovery before the background starts, as the open steps of SPEC.md say; a
+        // read-only store recovers nothing that would write.
+        if !store.engine.config.read_only {
             compact::finish_interrupted_at_open(&store);
         }
         workspace::cache_orphans_at_open(&store);
-        if !purge_interval.is_zero() {
-            let worker = PurgeWorker::start(Arc::downgrade(&store.inner), purge_interval)?;
-            *store.inner.purge_worker() = Some(worker);
-        }
-        if let Some(exporter) = &store.inner.exporter {
-            exporter.start(Arc::downgrade(&store.inner))?;
-        }
+        store.engine.start_background()?;
         Ok(store)
     }
 
-    pub(crate) fn from_inner(inner: Arc<Inner>) -> Store {
-        Store { inner }
-    }
-
-    fn operations(&self) -> Operations<'_, Store> {
-        Operations {
-            backend: self,
-            names: &STORE_NAMES,
-            scope: None,
-        }
+    fn operations(&self) -> Operations<'_, Engine> {
+        self.engine.operations(&STORE_NAMES)
     }
 
     /// The configuration the store was opened with (an empty workspace state directory
@@ -158,7 +112,7 @@ impl Store {
     /// ```
     #[must_use]
     pub fn config(&self) -> StoreConfig {
-        self.inner.config.clone()
+        self.engine.config.clone()
     }
 
     /// The database path exactly as given.
@@ -170,7 +124,7 @@ impl Store {
     /// ```
     #[must_use]
     pub fn database_path(&self) -> PathBuf {
-        self.inner.config.database_path.clone()
+        self.engine.config.database_path.clone()
     }
 
     /// True once [`Store::close`] has been called on any clone.
@@ -183,7 +137,7 @@ impl Store {
     /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
-        self.inner.database.is_closed()
+        self.engine.database.is_closed()
     }
 
     /// Closes the store for every clone: later calls return [`Error::Closed`], watchers
@@ -207,10 +161,11 @@ impl Store {
     pub fn close(&self) -> Result<()> {
         // Refuse before marking anything, so that a close inside a transaction changes
         // nothing rather than waiting for a lock this thread holds.
-        self.inner
+        self.engine
             .database
             .check_not_in_transaction("store.close")?;
-        self.inner.close()
+        self.orphans.close();
+        self.engine.close().map(|_| ())
     }
 
     /// The live value of a key. An expired row found here is deleted (with a `Delete`
@@ -564,20 +519,8 @@ impl Store {
     ///
     /// `Closed`; `Database` (batches already committed stay removed).
     pub fn purge_expired(&self) -> Result<u64> {
-        self.purge_expired_as(STORE_NAMES.purge_expired)
-    }
-
-    /// The purge, then the WAL check of [`StoreConfig::wal_size_limit`]: maintenance
-    /// that runs on request and from the background purge.
-    pub(crate) fn purge_expired_as(&self, operation: &'static str) -> Result<u64> {
-        let removed = self.operations().purge_expired_named(operation)?;
-        let config = &self.inner.config;
-        self.inner.database.checkpoint_if_over(
-            operation,
-            &config.database_path,
-            config.wal_size_limit,
-        )?;
-        Ok(removed)
+        self.engine
+            .purge_expired_as(&STORE_NAMES, STORE_NAMES.purge_expired)
     }
 
     /// A stream of the events for `group` and `key`; `"*"` in either matches anything.
@@ -596,7 +539,7 @@ impl Store {
     /// ```
     #[must_use]
     pub fn watch(&self, group: &str, key: &str) -> Watcher {
-        self.inner.events.watch(None, group, key)
+        self.engine.events.watch(None, group, key)
     }
 
     /// Stops a watcher; the same as dropping it.
@@ -632,42 +575,7 @@ impl Store {
     where
         F: Fn(&Event) + Send + Sync + 'static,
     {
-        self.inner.events.on_change(Arc::new(callback))
-    }
-}
-
-/// A plain call takes the lock for its statements alone and delivers its events at once.
-impl Backend for Store {
-    fn run<T>(
-        &self,
-        operation: &'static str,
-        context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
-        self.inner.database.with(operation, context, work)
-    }
-
-    fn run_atomic<T>(
-        &self,
-        operation: &'static str,
-        context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
-        self.inner
-            .database
-            .with_write_transaction(operation, context, work)
-    }
-
-    fn wants_events(&self) -> bool {
-        self.inner.events.has_listeners()
-    }
-
-    fn emit(&self, event: Event) {
-        self.inner.events.dispatch(&event);
-    }
-
-    fn yield_to_waiters(&self) {
-        self.inner.database.yield_to_waiters();
+        self.engine.events.on_change(Arc::new(callback))
     }
 }
 
@@ -675,40 +583,8 @@ impl fmt::Debug for Store {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
             .debug_struct("Store")
-            .field("database_path", &self.inner.config.database_path)
+            .field("database_path", &self.engine.config.database_path)
             .field("is_closed", &self.is_closed())
             .finish_non_exhaustive()
-    }
-}
-
-impl Inner {
-    fn purge_worker(&self) -> std::sync::MutexGuard<'_, Option<PurgeWorker>> {
-        self.purge_worker
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn close(&self) -> Result<()> {
-        if !self.database.mark_closed() {
-            return Ok(());
-        }
-        let worker = self.purge_worker().take();
-        if let Some(worker) = worker {
-            worker.stop();
-        }
-        if let Some(exporter) = &self.exporter {
-            exporter.close(&self.database);
-        }
-        self.events.close();
-        self.orphans.close();
-        self.database.close_connection()
-    }
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        if let Err(error) = self.close() {
-            log::warn!("{error} (while dropping the last handle)");
-        }
     }
 }

@@ -80,7 +80,7 @@ impl Store {
     where
         F: FnOnce(&mut Transaction<'_>) -> Result<T>,
     {
-        let database = &self.inner.database;
+        let database = &self.engine.database;
         let (value, events) = database.with_connection(name, |connection| {
             let connection: &Connection = connection;
             let sqlite = rusqlite::Transaction::new_unchecked(
@@ -109,7 +109,7 @@ impl Store {
             Ok((value, events.into_inner()))
         })?;
         // The connection is released (committed) before any event goes out.
-        self.inner.events.dispatch_all(&events);
+        self.engine.events.dispatch_all(&events);
         Ok(value)
     }
 }
@@ -147,7 +147,7 @@ impl Backend for Transaction<'_> {
     }
 
     fn wants_events(&self) -> bool {
-        self.store.inner.events.has_listeners()
+        self.store.engine.events.has_listeners()
     }
 
     fn emit(&self, event: Event) {

@@ -4,9 +4,9 @@
 use rusqlite::params;
 
 use crate::error::Result;
-use crate::events::{Event, EventType};
-use crate::paging::{Paged, PAGE_SIZE};
-use crate::sql::{now_ms, text, to_sql_integer, PrefixEnd};
+use crate::kv::events::{Event, EventType};
+use crate::sqlite::paging::{Paged, PAGE_SIZE};
+use crate::sqlite::sql::{now_ms, text, to_sql_integer, PrefixEnd};
 use crate::store::Store;
 
 /// One stored entry with its expiry, as [`Store::export`] yields it and [`Store::import`]
@@ -69,7 +69,7 @@ impl Store {
                 Some(last) => (SQL_EXPORT_NEXT, last.group.as_str(), last.key.as_str()),
             };
             store
-                .inner
+                .engine
                 .database
                 .with("store.export", "read entries", |connection| {
                     let mut statement = connection.prepare_cached(sql)?;
@@ -113,15 +113,15 @@ impl Store {
     where
         I: IntoIterator<Item = Entry>,
     {
-        let wants_events = self.inner.events.has_listeners();
+        let wants_events = self.engine.events.has_listeners();
         let mut events = Vec::new();
-        let written = self.inner.database.with_write_transaction(
+        let written = self.engine.database.with_write_transaction(
             "store.import",
             "write entries",
             |transaction| {
                 let mut written = 0_usize;
                 for entry in entries {
-                    crate::entries::upsert(
+                    crate::kv::entries::upsert(
                         transaction,
                         &entry.group,
                         &entry.key,
@@ -141,7 +141,7 @@ impl Store {
                 Ok(written)
             },
         )?;
-        self.inner.events.dispatch_all(&events);
+        self.engine.events.dispatch_all(&events);
         Ok(written)
     }
 }

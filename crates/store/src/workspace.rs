@@ -39,14 +39,15 @@ use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension};
 use serde_json::{Map, Value};
 
 use crate::crash::crash_point;
-use crate::entries;
+use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::events::{Event, EventType};
-use crate::journal::{insert_point, to_json, Row};
-use crate::operations::Backend;
-use crate::rows::{query_read_only, Inflate};
-use crate::sql::{now_ms, text};
-use crate::store::{Inner, Store};
+use crate::kv::entries;
+use crate::kv::events::{Event, EventType};
+use crate::kv::operations::Backend;
+use crate::pipeline::point::{insert_point, to_json, Row};
+use crate::sqlite::query::{query_read_only, Inflate};
+use crate::sqlite::sql::{now_ms, text};
+use crate::store::Store;
 
 /// The extension of a workspace file, kept from the Go package (which used DuckDB).
 const EXTENSION: &str = "duckdb";
@@ -110,7 +111,7 @@ pub struct Workspace {
     id: String,
     /// Weak, so that a workspace (or the orphans the store caches) never keeps a store
     /// alive; a dropped store reads as closed.
-    store: Weak<Inner>,
+    engine: Weak<Engine>,
     /// `None` once the file has been closed by `commit`, `discard` or `close`.
     connection: Mutex<Option<Connection>>,
 }
@@ -334,15 +335,15 @@ impl Workspace {
     /// the workspace can be recovered.
     pub fn commit(self) -> Result<BTreeMap<String, u64>> {
         const OPERATION: &str = "store.workspace.commit";
-        let store = self.live_store(OPERATION)?;
+        let engine = self.live_engine(OPERATION)?;
         let aggregate = self.aggregate_as(OPERATION)?;
         crash_point("workspace.commit.before_transaction");
         let fields_json = to_json(&aggregate);
         let tags_json = to_json(&BTreeMap::from([("workspace", self.name.as_str())]));
-        let bucket = store.journal_bucket();
+        let bucket = engine.journal_bucket();
         let group = format!("workspace:{}", self.name);
-        let is_shipping = store.is_shipping();
-        let is_new_commit = store.inner.database.with_write_transaction(
+        let is_shipping = engine.is_shipping();
+        let is_new_commit = engine.database.with_write_transaction(
             OPERATION,
             "commit workspace",
             |transaction| {
@@ -378,10 +379,10 @@ impl Workspace {
         )?;
         crash_point("workspace.commit.after_transaction");
         if is_new_commit {
-            store.point_committed();
+            engine.point_committed();
         }
-        if is_new_commit && store.wants_events() {
-            store.emit(Event::new(EventType::Set, &group, "summary", &fields_json));
+        if is_new_commit && engine.wants_events() {
+            engine.emit(Event::new(EventType::Set, &group, "summary", &fields_json));
         }
         if let Err(error) = self.close_and_remove_files() {
             // The point is committed; recovery removes a file left behind.
@@ -475,15 +476,13 @@ impl Workspace {
     }
 
     fn check_store_open(&self, operation: &'static str) -> Result<()> {
-        match self.store.upgrade() {
-            Some(inner) if !inner.database.is_closed() => Ok(()),
-            _ => Err(Error::Closed { operation }),
-        }
+        self.live_engine(operation).map(|_| ())
     }
 
-    fn live_store(&self, operation: &'static str) -> Result<Store> {
-        match self.store.upgrade() {
-            Some(inner) if !inner.database.is_closed() => Ok(Store::from_inner(inner)),
+    /// The store's engine, while the store is open.
+    fn live_engine(&self, operation: &'static str) -> Result<Arc<Engine>> {
+        match self.engine.upgrade() {
+            Some(engine) if !engine.database.is_closed() => Ok(engine),
             _ => Err(Error::Closed { operation }),
         }
     }
@@ -689,7 +688,7 @@ impl Store {
     }
 
     fn is_committed(&self, operation: &'static str, workspace_id: &str) -> Result<bool> {
-        self.inner
+        self.engine
             .database
             .with(operation, "read workspace commits", |connection| {
                 connection
@@ -722,7 +721,7 @@ impl Store {
     pub fn new_workspace(&self, name: &str) -> Result<Workspace> {
         const OPERATION: &str = "store.new_workspace";
         self.check_open(OPERATION)?;
-        self.inner.database.check_writable(OPERATION)?;
+        self.engine.database.check_writable(OPERATION)?;
         validate_name(OPERATION, name)?;
         self.create_workspace(OPERATION, name)
     }
@@ -800,7 +799,7 @@ impl Store {
             name: name.to_owned(),
             database_path,
             id: workspace_id,
-            store: Arc::downgrade(&self.inner),
+            engine: Arc::downgrade(&self.engine),
             connection: Mutex::new(Some(connection)),
         }
     }
@@ -877,7 +876,7 @@ impl Store {
         const OPERATION: &str = "store.open_workspace";
         self.check_open(OPERATION)?;
         validate_name(OPERATION, name)?;
-        if let Some(cached) = self.inner.orphans.take_named(name) {
+        if let Some(cached) = self.orphans.take_named(name) {
             if cached.database_path.exists() {
                 return Ok(cached);
             }
@@ -933,7 +932,7 @@ impl Store {
         let configured = self.state_directory();
         let directory = state_directory.unwrap_or(&configured);
         let mut orphans = if is_same_directory(directory, &configured) {
-            self.inner.orphans.take_all()
+            self.orphans.take_all()
         } else {
             Vec::new()
         };
@@ -1066,7 +1065,7 @@ pub(crate) fn cache_orphans_at_open(store: &Store) {
     const OPERATION: &str = "store.open";
     let directory = store.state_directory();
     match store.scan_orphans(OPERATION, &directory) {
-        Ok(found) => store.inner.orphans.workspaces().extend(found),
+        Ok(found) => store.orphans.workspaces().extend(found),
         Err(error) => log::warn!("{error} (while looking for workspace orphans)"),
     }
 }

@@ -74,7 +74,7 @@ impl Database {
         path: &Path,
         limit: u64,
     ) -> Result<bool> {
-        if self.read_only || path.as_os_str() == crate::schema::MEMORY_PATH {
+        if self.read_only || path.as_os_str() == crate::sqlite::schema::MEMORY_PATH {
             return Ok(false);
         }
         let mut wal = path.as_os_str().to_owned();
@@ -88,7 +88,7 @@ impl Database {
             let outcome = connection.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| {
                 row.get::<_, i64>(0)
             });
-            connection.busy_timeout(crate::schema::BUSY_TIMEOUT)?;
+            connection.busy_timeout(crate::sqlite::schema::BUSY_TIMEOUT)?;
             match outcome {
                 Ok(busy) => Ok(busy == 0),
                 Err(error)

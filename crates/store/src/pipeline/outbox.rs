@@ -1,4 +1,4 @@
-//! Shipping the journal to InfluxDB: a durable outbox and a background shipper.
+//! The journal's durable outbox for InfluxDB, and how a batch of it is shipped.
 //!
 //! Every point committed while [`StoreConfig::journal`](crate::StoreConfig::journal) is set
 //! gets a `journal_outbox` row in the same SQLite transaction as its journal row, so a
@@ -23,26 +23,23 @@
 //! same moment can still both send a row: the lock is per store, not a claim in the
 //! file.
 
-use std::fmt::Write as _;
-use std::io::Read as _;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::{self, JoinHandle};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::thread;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use serde_json::{Map, Value};
 
-use crate::config::{JournalConfig, JournalProtocol};
-use crate::database::Database;
+use crate::config::JournalConfig;
 use crate::error::{Error, Result};
-use crate::journal::{parse_object, to_json};
-use crate::sql::{now_ms, text};
-use crate::store::{Inner, Store};
+use crate::pipeline::influx::{agent, SendFailure, Target};
+use crate::pipeline::line_protocol::line;
+use crate::pipeline::point::{parse_object, to_json};
+use crate::sqlite::connection::Database;
+use crate::sqlite::sql::{now_ms, text};
 
 /// The operation named by errors of the background shipper.
 const BACKGROUND: &str = "store.ship";
-const FLUSH: &str = "store.flush_journal";
+pub(crate) const FLUSH: &str = "store.flush_journal";
 const CLOSE: &str = "store.close";
 
 /// At most this many points in one request (InfluxDB's recommended batch size).
@@ -55,7 +52,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// they bound close when the server has gone.
 const CLOSE_CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 const CLOSE_REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
-const CLOSE_WAIT_FOR_SHIPPER: Duration = Duration::from_secs(2);
+pub(crate) const CLOSE_WAIT_FOR_SHIPPER: Duration = Duration::from_secs(2);
 const INITIAL_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// A `Retry-After` beyond this is taken as this: a confused server must not park the
@@ -63,8 +60,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
 /// How long the shipper waits after the outbox itself could not be read or written.
 const DATABASE_RETRY: Duration = Duration::from_secs(1);
-/// How much of a refusal's body is kept in `last_error`.
-const ERROR_BODY_BYTES: usize = 200;
 
 /// The due pending rows with their points, oldest first. A `LEFT JOIN`, so that an outbox
 /// row whose journal row has gone (removed by another program) is found and dropped.
@@ -94,51 +89,32 @@ pub(crate) fn queue_point(connection: &Connection, entry_id: i64) -> rusqlite::R
         .map(|_| ())
 }
 
-/// Everything a store with a journal configured keeps for shipping.
-pub(crate) struct Exporter {
+/// Everything a store with a journal configured keeps for shipping: where to, the
+/// HTTP agent, the batch lock and the last failure. The thread that ships on its own is
+/// `background::shipper`; this is what it, `flush_journal` and `close` call.
+pub(crate) struct Outbox {
     target: Target,
     agent: ureq::Agent,
     /// Held while one batch is read, sent and settled, so that `flush_journal`, the
     /// shipper and `close` never send the same row at the same time.
     batch: Mutex<()>,
-    signal: Arc<Signal>,
-    worker: Mutex<Option<ShipperWorker>>,
     /// The most recent failure since open; cleared by the next batch InfluxDB accepts.
     last_error: Mutex<Option<String>>,
 }
 
-impl Exporter {
-    pub(crate) fn new(journal: &JournalConfig) -> Exporter {
-        Exporter {
+impl Outbox {
+    pub(crate) fn new(journal: &JournalConfig) -> Outbox {
+        Outbox {
             target: Target::new(journal),
             agent: agent(CONNECT_TIMEOUT, REQUEST_TIMEOUT),
             batch: Mutex::new(()),
-            signal: Arc::new(Signal::default()),
-            worker: Mutex::new(None),
             last_error: Mutex::new(None),
         }
     }
 
-    /// Starts the background shipper (step 7 of open).
-    pub(crate) fn start(&self, store: Weak<Inner>) -> Result<()> {
-        let worker = ShipperWorker::start(store, Arc::clone(&self.signal))?;
-        *lock(&self.worker) = Some(worker);
-        Ok(())
-    }
-
-    /// Wakes the shipper: a point was committed. Never blocks on shipping.
-    pub(crate) fn wake(&self) {
-        self.signal.wake();
-    }
-
-    /// Stops the shipper, then makes one last bounded attempt to ship what is pending.
-    /// Called by close after the store is marked closed and before the connection closes.
+    /// Makes one last bounded attempt to ship what is pending. Called by close after the
+    /// store is marked closed and the shipper stopped, before the connection closes.
     pub(crate) fn close(&self, database: &Database) {
-        self.signal.stop();
-        let worker = lock(&self.worker).take();
-        if let Some(worker) = worker {
-            worker.stop();
-        }
         // A request still in flight (the shipper's, or a flush on another thread) holds
         // the batch lock: wait a little for its answer to be settled (see
         // `Access::settle`), but not for the whole request timeout.
@@ -163,6 +139,20 @@ impl Exporter {
         }
     }
 
+    /// Ships every pending point now, batch by batch, ignoring any backoff; how many
+    /// points InfluxDB acknowledged (`Store::flush_journal`).
+    pub(crate) fn flush(&self, database: &Database) -> Result<usize> {
+        let mut shipped = 0;
+        loop {
+            match self.ship_batch(database, Access::Open(FLUSH), Due::All) {
+                Ok(Batch::Shipped(points)) => shipped += points,
+                Ok(Batch::Dropped) => {}
+                Ok(Batch::Empty) => return Ok(shipped),
+                Err(failure) => return Err(failure.error),
+            }
+        }
+    }
+
     /// The batch lock, if it comes free within `wait` (polled: `Mutex` has no timed lock).
     fn batch_lock_within(&self, wait: Duration) -> Option<MutexGuard<'_, ()>> {
         let deadline = Instant::now() + wait;
@@ -180,7 +170,8 @@ impl Exporter {
         }
     }
 
-    fn last_error(&self) -> Option<String> {
+    /// The most recent export failure since open, if no batch has been accepted since.
+    pub(crate) fn last_error(&self) -> Option<String> {
         lock(&self.last_error).clone()
     }
 
@@ -282,7 +273,7 @@ impl Exporter {
 
     /// What the shipper thread does when woken: ships every due batch, then says when to
     /// look again.
-    fn ship_due(&self, database: &Database) -> NextRound {
+    pub(crate) fn ship_due(&self, database: &Database) -> NextRound {
         loop {
             let failure = match self.ship_batch(database, Access::Open(BACKGROUND), Due::Now) {
                 Ok(Batch::Shipped(_) | Batch::Dropped) => continue,
@@ -414,7 +405,7 @@ impl From<Error> for Box<Failure> {
 }
 
 /// What the shipper thread does next.
-enum NextRound {
+pub(crate) enum NextRound {
     /// Nothing pending: sleep until a point is committed.
     Idle,
     /// The earliest backoff expires then; a commit wakes it sooner.
@@ -532,262 +523,6 @@ impl PreparedBatch {
     }
 }
 
-// ---------------------------------------------------------------------------------------
-// Line protocol
-//
-// Written here rather than with the `influxdb-line-protocol` crate: that builder escapes
-// `\` in measurements, tag keys, tag values and field keys, which InfluxDB 1.x and the Go
-// InfluxDB 2.x keep literally (checked against influxd 1.6.7: a tag value `a\b` sent as
-// `a\\b` is stored as `a\\b`), so every backslash would arrive doubled.
-
-/// One line of line protocol for a point, ending in `\n`; `None` when the point has no
-/// measurement or no field left to send (InfluxDB refuses such a line).
-pub(crate) fn line(
-    measurement: &str,
-    tags: &Map<String, Value>,
-    fields: &Map<String, Value>,
-    committed_at: i64,
-) -> Option<String> {
-    if measurement.is_empty() {
-        return None;
-    }
-    let mut out = String::with_capacity(64);
-    escape_name(&mut out, measurement, &[',', ' ']);
-    // `serde_json::Map` is a `BTreeMap`: keys come sorted, as InfluxDB prefers them.
-    for (key, value) in tags {
-        let value = match value {
-            Value::String(value) => value.clone(),
-            Value::Null => continue,
-            other => to_json(other),
-        };
-        if key.is_empty() || value.is_empty() {
-            continue;
-        }
-        out.push(',');
-        escape_name(&mut out, key, &[',', '=', ' ']);
-        out.push('=');
-        escape_name(&mut out, &value, &[',', '=', ' ']);
-    }
-    let mut separator = ' ';
-    for (key, value) in fields {
-        // An empty field key is a syntax error that would sink the whole batch.
-        if key.is_empty() || value.is_null() {
-            continue;
-        }
-        out.push(separator);
-        separator = ',';
-        escape_name(&mut out, key, &[',', '=', ' ']);
-        out.push('=');
-        field_value(&mut out, value);
-    }
-    if separator == ' ' {
-        return None;
-    }
-    let _ = writeln!(out, " {committed_at}");
-    Some(out)
-}
-
-/// A measurement, tag key, tag value or field key: each of `special` preceded by `\`,
-/// and CR or LF (which would end the line) written as an escaped space.
-fn escape_name(out: &mut String, text: &str, special: &[char]) {
-    for character in text.chars() {
-        match character {
-            '\r' | '\n' => out.push_str("\\ "),
-            _ if special.contains(&character) => {
-                out.push('\\');
-                out.push(character);
-            }
-            _ => out.push(character),
-        }
-    }
-}
-
-fn field_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Number(number) => {
-            if let Some(integer) = number.as_i64() {
-                let _ = write!(out, "{integer}i");
-            } else if let Some(float) = number.as_f64() {
-                // Rust's float Display never uses an exponent and keeps the shortest
-                // round-trip digits: `1.5`, `2`, `0.0000001`.
-                let _ = write!(out, "{float}");
-            }
-        }
-        Value::String(text) => quoted(out, text),
-        Value::Bool(flag) => out.push_str(if *flag { "true" } else { "false" }),
-        Value::Array(_) | Value::Object(_) => quoted(out, &to_json(value)),
-        Value::Null => {}
-    }
-}
-
-/// A string field value: in `"`, with `"` and `\` escaped; newlines are allowed inside.
-fn quoted(out: &mut String, text: &str) {
-    out.push('"');
-    for character in text.chars() {
-        if matches!(character, '"' | '\\') {
-            out.push('\\');
-        }
-        out.push(character);
-    }
-    out.push('"');
-}
-
-// ---------------------------------------------------------------------------------------
-// HTTP
-
-fn agent(connect: Duration, request: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_connect(Some(connect))
-        .timeout_global(Some(request))
-        // 4xx and 5xx are answers to read, not transport errors.
-        .http_status_as_error(false)
-        // A redirect means a misconfigured endpoint; a POST body is not replayed.
-        .max_redirects(0)
-        .user_agent(concat!("store/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .into()
-}
-
-/// Where and how points are written.
-struct Target {
-    /// `…/api/v2/write` or `…/write`, without a query string.
-    write_url: String,
-    protocol: JournalProtocol,
-    organisation: String,
-    authorization: Option<String>,
-}
-
-impl Target {
-    fn new(journal: &JournalConfig) -> Target {
-        let endpoint = journal.endpoint_url.trim().trim_end_matches('/');
-        let path = match journal.protocol {
-            JournalProtocol::V2 => "/api/v2/write",
-            JournalProtocol::V1 => "/write",
-        };
-        Target {
-            write_url: format!("{endpoint}{path}"),
-            protocol: journal.protocol,
-            organisation: journal.organisation.clone(),
-            authorization: journal.token.as_ref().map(|token| format!("Token {token}")),
-        }
-    }
-
-    fn send(&self, agent: &ureq::Agent, bucket: &str, body: &str) -> Result<(), SendFailure> {
-        // `query` percent-encodes each value.
-        let mut request = agent.post(&self.write_url);
-        request = match self.protocol {
-            JournalProtocol::V2 => request
-                .query("org", &self.organisation)
-                .query("bucket", bucket),
-            JournalProtocol::V1 => request.query("db", bucket),
-        };
-        request = request
-            .query("precision", "ms")
-            .header("Content-Type", "text/plain; charset=utf-8");
-        if let Some(authorization) = &self.authorization {
-            request = request.header("Authorization", authorization);
-        }
-        let mut response = request
-            .send(body.as_bytes())
-            .map_err(|source| SendFailure {
-                status: None,
-                detail: format!("send to {}: {source}", self.write_url),
-                retry_after: None,
-                source: Some(source),
-            })?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
-        let mut body = Vec::new();
-        // A short read is enough for the message; a failure to read leaves it empty.
-        let _ = response
-            .body_mut()
-            .as_reader()
-            .take(4 * ERROR_BODY_BYTES as u64)
-            .read_to_end(&mut body);
-        Err(SendFailure {
-            status: Some(status),
-            detail: truncate(String::from_utf8_lossy(&body).trim(), ERROR_BODY_BYTES).to_owned(),
-            retry_after,
-            source: None,
-        })
-    }
-}
-
-/// A request that InfluxDB did not acknowledge.
-#[derive(Debug)]
-struct SendFailure {
-    /// `None` when no answer came (connection error, timeout).
-    status: Option<u16>,
-    /// The transport error, or the first bytes of the answer's body.
-    detail: String,
-    retry_after: Option<Duration>,
-    source: Option<ureq::Error>,
-}
-
-impl SendFailure {
-    fn is_transient(&self) -> bool {
-        self.status.is_none_or(is_transient_status)
-    }
-
-    /// What `last_error` records: the status and the first bytes of the body.
-    fn summary(&self) -> String {
-        match self.status {
-            Some(status) => format!("{status}: {}", self.detail),
-            None => self.detail.clone(),
-        }
-    }
-
-    fn into_error(self, operation: &'static str, points: usize) -> Error {
-        let message = match self.status {
-            None => format!(
-                "InfluxDB unreachable, {points} points kept for retry: {}",
-                self.detail
-            ),
-            Some(status) if is_transient_status(status) => format!(
-                "InfluxDB answered {status}, {points} points kept for retry: {}",
-                self.detail
-            ),
-            Some(status) => format!(
-                "InfluxDB refused the batch with {status}, {points} points marked failed: {}",
-                self.detail
-            ),
-        };
-        Error::Export {
-            operation,
-            status: self.status,
-            message,
-            source: self
-                .source
-                .map(|source| Box::new(source) as Box<dyn std::error::Error + Send + Sync>),
-        }
-    }
-}
-
-/// Statuses worth retrying: the server is busy, restarting or timed out.
-fn is_transient_status(status: u16) -> bool {
-    status == 408 || status == 429 || (500..600).contains(&status)
-}
-
-/// At most `limit` bytes of `text`, cut at a character boundary.
-fn truncate(text: &str, limit: usize) -> &str {
-    if text.len() <= limit {
-        return text;
-    }
-    let mut end = limit;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
-}
-
 /// How long to wait before attempt `attempts + 1`: a `Retry-After` (capped at an hour),
 /// else 1 s doubling per attempt up to 300 s, with ±20 % jitter so that many stores do
 /// not retry in step.
@@ -819,188 +554,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-// ---------------------------------------------------------------------------------------
-// The background shipper
-
-/// Wakes the shipper thread; shared with it so that it need not hold the store.
-#[derive(Default)]
-struct Signal {
-    state: Mutex<SignalState>,
-    changed: Condvar,
-}
-
-#[derive(Default)]
-struct SignalState {
-    is_woken: bool,
-    is_stopping: bool,
-}
-
-impl Signal {
-    fn wake(&self) {
-        lock(&self.state).is_woken = true;
-        self.changed.notify_one();
-    }
-
-    fn stop(&self) {
-        lock(&self.state).is_stopping = true;
-        self.changed.notify_all();
-    }
-
-    /// Waits until `deadline` (forever when `None`), until woken when `accepts_wakes`,
-    /// or until stopped; false when stopped.
-    fn wait(&self, deadline: Option<Instant>, accepts_wakes: bool) -> bool {
-        let mut state = lock(&self.state);
-        loop {
-            if state.is_stopping {
-                return false;
-            }
-            if accepts_wakes && state.is_woken {
-                state.is_woken = false;
-                return true;
-            }
-            state = match deadline {
-                None => self
-                    .changed
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        return true;
-                    }
-                    self.changed
-                        .wait_timeout(state, deadline - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
-    }
-}
-
-struct ShipperWorker {
-    handle: JoinHandle<()>,
-    /// Disconnected when the thread ends.
-    finished: Receiver<()>,
-}
-
-impl ShipperWorker {
-    fn start(store: Weak<Inner>, signal: Arc<Signal>) -> Result<ShipperWorker> {
-        let (finished_sender, finished) = mpsc::channel::<()>();
-        let handle = thread::Builder::new()
-            .name("store-ship".to_owned())
-            .spawn(move || {
-                let _finished = finished_sender;
-                run_shipper(&store, &signal);
-            })
-            .map_err(|source| Error::io("store.open", "start the shipper thread", source))?;
-        Ok(ShipperWorker { handle, finished })
-    }
-
-    /// Waits for the thread to end, at most for a little while: a request in flight to
-    /// a server that has gone must not hold close for the whole request timeout. A thread
-    /// left running finds the store closed and ends after its request.
-    fn stop(self) {
-        if self.handle.thread().id() == thread::current().id() {
-            // The last handle was dropped on the shipper thread itself.
-            return;
-        }
-        match self.finished.recv_timeout(CLOSE_WAIT_FOR_SHIPPER) {
-            Err(RecvTimeoutError::Timeout) => {
-                log::warn!("{CLOSE}: a request to InfluxDB is still in flight; not waiting");
-            }
-            Ok(()) | Err(RecvTimeoutError::Disconnected) => {
-                // A panic on the shipper thread has already been reported.
-                let _ = self.handle.join();
-            }
-        }
-    }
-}
-
-fn run_shipper(store: &Weak<Inner>, signal: &Signal) {
-    loop {
-        let round = {
-            let Some(inner) = store.upgrade() else {
-                return;
-            };
-            match &inner.exporter {
-                Some(exporter) if !inner.database.is_closed() => exporter.ship_due(&inner.database),
-                _ => NextRound::Stop,
-            }
-            // `inner` drops here; if it was the last handle, the store closes on this
-            // thread, which `ShipperWorker::stop` allows for.
-        };
-        let is_running = match round {
-            NextRound::Stop => false,
-            NextRound::Idle => signal.wait(None, true),
-            NextRound::At(deadline) => signal.wait(Some(deadline), true),
-            NextRound::Paused(until) => signal.wait(Some(until), false),
-        };
-        if !is_running {
-            return;
-        }
-    }
-}
-
-impl Store {
-    /// Ships every pending journal point to InfluxDB now, batch by batch, ignoring any
-    /// backoff, and returns how many points InfluxDB acknowledged. Without a journal
-    /// configured there is nothing to ship and it returns `Ok(0)`.
-    ///
-    /// The background shipper does the same on its own after each commit; call this to
-    /// know that the points have arrived (before a report, say, or a shutdown).
-    ///
-    /// ```
-    /// use std::collections::BTreeMap;
-    /// let store = store::Store::open(":memory:")?; // no journal configured
-    /// let fields = serde_json::json!({"ok": true});
-    /// store.commit_to_journal("login", fields.as_object().expect("an object"), &BTreeMap::new())?;
-    /// assert_eq!(store.flush_journal()?, 0);
-    /// # Ok::<(), store::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// `Closed`; `Export` at the first batch InfluxDB did not acknowledge, with its HTTP
-    /// status when there was an answer (a permanent refusal has marked that batch failed;
-    /// earlier batches stay shipped); `Database`.
-    pub fn flush_journal(&self) -> Result<usize> {
-        if self.is_closed() {
-            return Err(Error::Closed { operation: FLUSH });
-        }
-        let Some(exporter) = &self.inner.exporter else {
-            return Ok(0);
-        };
-        let mut shipped = 0;
-        loop {
-            match exporter.ship_batch(&self.inner.database, Access::Open(FLUSH), Due::All) {
-                Ok(Batch::Shipped(points)) => shipped += points,
-                Ok(Batch::Dropped) => {}
-                Ok(Batch::Empty) => return Ok(shipped),
-                Err(failure) => return Err(failure.error),
-            }
-        }
-    }
-
-    /// True when points are queued for InfluxDB as they are committed.
-    pub(crate) fn is_shipping(&self) -> bool {
-        self.inner.exporter.is_some()
-    }
-
-    /// Wakes the shipper after a transaction that queued points has committed.
-    pub(crate) fn point_committed(&self) {
-        if let Some(exporter) = &self.inner.exporter {
-            exporter.wake();
-        }
-    }
-
-    /// The most recent export failure since open, if no batch has been accepted since.
-    pub(crate) fn recent_export_error(&self) -> Option<String> {
-        self.inner.exporter.as_ref().and_then(Exporter::last_error)
-    }
-}
-
-/// The newest permanent failure recorded in the outbox, for [`Store::stats`].
+/// The newest permanent failure recorded in the outbox, for `Store::stats`.
 pub(crate) const SQL_LAST_FAILURE: &str = "SELECT last_error FROM journal_outbox
     WHERE failed_at IS NOT NULL ORDER BY failed_at DESC, entry_id DESC LIMIT 1";
 
@@ -1015,76 +569,6 @@ pub(crate) fn last_recorded_failure(connection: &Connection) -> rusqlite::Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    fn object(value: &Value) -> Map<String, Value> {
-        value.as_object().cloned().unwrap_or_default()
-    }
-
-    fn line_of(measurement: &str, tags: &Value, fields: &Value) -> Option<String> {
-        line(
-            measurement,
-            &object(tags),
-            &object(fields),
-            1_700_000_000_123,
-        )
-    }
-
-    #[test]
-    fn line_good_types_sorted() {
-        let fields = json!({"z": 1, "a": 1.5, "b": 2.0, "s": "hi", "t": true, "f": false,
-            "n": null, "o": {"k": [1, "x"]}, "big": 18_446_744_073_709_551_615_u64, "neg": -7});
-        let tags = json!({"user": "ada", "host": "a1"});
-        assert_eq!(
-            line_of("cpu", &tags, &fields).as_deref(),
-            Some(concat!(
-                "cpu,host=a1,user=ada a=1.5,b=2,big=18446744073709552000,f=false,neg=-7i,",
-                r#"o="{\"k\":[1,\"x\"]}",s="hi",t=true,z=1i 1700000000123"#,
-                "\n"
-            ))
-        );
-    }
-
-    #[test]
-    fn line_good_escapes_names_and_strings() {
-        let tags = json!({"k ey": "v,a=l ue", "back": r"C:\dir"});
-        let fields = json!({"f=x": r#"say "hi" \o/"#});
-        assert_eq!(
-            line_of("my m,eas=ure", &tags, &fields).as_deref(),
-            Some(concat!(
-                r"my\ m\,eas=ure,back=C:\dir,k\ ey=v\,a\=l\ ue ",
-                r#"f\=x="say \"hi\" \\o/" 1700000000123"#,
-                "\n"
-            ))
-        );
-    }
-
-    #[test]
-    fn line_good_line_breaks_outside_strings_become_escaped_spaces() {
-        let tags = json!({"a\nb": "c\r\nd"});
-        let fields = json!({"x\ny": "one\ntwo"});
-        assert_eq!(
-            line_of("m\nn", &tags, &fields).as_deref(),
-            Some("m\\ n,a\\ b=c\\ \\ d x\\ y=\"one\ntwo\" 1700000000123\n")
-        );
-    }
-
-    #[test]
-    fn line_good_omits_empty_tags_and_null_fields() {
-        let tags = json!({"": "x", "empty": "", "keep": "y"});
-        let fields = json!({"gone": null, "": 1, "v": 1});
-        assert_eq!(
-            line_of("m", &tags, &fields).as_deref(),
-            Some("m,keep=y v=1i 1700000000123\n")
-        );
-    }
-
-    #[test]
-    fn line_bad_no_field_or_measurement_is_not_sent() {
-        assert_eq!(line_of("m", &json!({"a": "b"}), &json!({})), None);
-        assert_eq!(line_of("m", &json!({}), &json!({"only": null})), None);
-        assert_eq!(line_of("", &json!({}), &json!({"v": 1})), None);
-    }
 
     #[test]
     fn backoff_good_doubles_with_jitter_and_caps() {
@@ -1111,34 +595,6 @@ mod tests {
             backoff(1, Some(Duration::from_secs(1_000_000))),
             MAX_RETRY_AFTER
         );
-    }
-
-    #[test]
-    fn transient_statuses() {
-        for status in [408, 429, 500, 502, 503, 504, 599] {
-            assert!(is_transient_status(status), "{status}");
-        }
-        for status in [300, 301, 400, 401, 403, 404, 413, 422] {
-            assert!(!is_transient_status(status), "{status}");
-        }
-    }
-
-    #[test]
-    fn truncate_good_at_character_boundary() {
-        assert_eq!(truncate("abc", 200), "abc");
-        assert_eq!(truncate("ééé", 3), "é");
-        assert_eq!(truncate(&"x".repeat(500), 200).len(), 200);
-    }
-
-    #[test]
-    fn target_good_trims_trailing_slash_and_adds_token() {
-        let mut journal = JournalConfig::new("http://h:8086/base/", "core", "events");
-        journal.token = Some("secret".into());
-        let target = Target::new(&journal);
-        assert_eq!(target.write_url, "http://h:8086/base/api/v2/write");
-        assert_eq!(target.authorization.as_deref(), Some("Token secret"));
-        journal.protocol = JournalProtocol::V1;
-        assert_eq!(Target::new(&journal).write_url, "http://h:8086/base/write");
     }
 
     #[test]

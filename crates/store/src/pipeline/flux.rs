@@ -23,7 +23,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
-use crate::civil::parse_rfc3339;
+use crate::pipeline::calendar::parse_rfc3339;
 
 /// Appended to every error, so the caller sees what would have worked.
 const SUPPORTED: &str = "supported: from(bucket: \"name\") followed by \

@@ -1,0 +1,236 @@
+//! The engine: what every clone of a store shares, below the public handles.
+//!
+//! It owns the connection (`sqlite::connection`), the event hub (`kv::events`), the
+//! InfluxDB outbox (`pipeline::outbox`) and the background workers (`background`), and
+//! it is the [`Backend`] of a plain store call: one lock per call, events delivered at
+//! once. The background threads hold a `Weak<Engine>` inside the closure they are given,
+//! so they never keep a dropped store alive and never rebuild a public handle.
+
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+
+use rusqlite::Connection;
+
+use crate::background::purge::PurgeWorker;
+use crate::background::shipper::Shipper;
+use crate::config::StoreConfig;
+use crate::error::{Error, Result};
+use crate::kv::events::{Event, EventHub};
+use crate::kv::operations::{Backend, Names, Operations};
+use crate::pipeline::outbox::{NextRound, Outbox};
+use crate::pipeline::point::LOCAL_BUCKET;
+use crate::sqlite::connection::Database;
+use crate::sqlite::schema;
+
+/// The operation named by errors of the background purge.
+const BACKGROUND_PURGE: &str = "store.purge";
+
+pub(crate) struct Engine {
+    pub(crate) config: StoreConfig,
+    pub(crate) database: Database,
+    pub(crate) events: Arc<EventHub>,
+    purge_worker: Mutex<Option<PurgeWorker>>,
+    /// The InfluxDB outbox, when a journal is configured (§12).
+    outbox: Option<Outbox>,
+    shipper: Mutex<Option<Shipper>>,
+}
+
+impl Engine {
+    /// Opens the connection for an already validated and normalised `config`. The
+    /// background workers start later, in [`Engine::start_background`], once the public
+    /// handle has finished its recovery steps.
+    pub(crate) fn open(config: StoreConfig) -> Result<Arc<Engine>> {
+        let connection = schema::open_connection(&config)?;
+        let read_only = config.read_only;
+        // Read-only: nothing that writes runs in the background (no purge, no shipping).
+        let outbox = if read_only {
+            None
+        } else {
+            config.journal.as_ref().map(Outbox::new)
+        };
+        Ok(Arc::new(Engine {
+            database: Database::new(connection, read_only),
+            events: Arc::new(EventHub::default()),
+            purge_worker: Mutex::new(None),
+            outbox,
+            shipper: Mutex::new(None),
+            config,
+        }))
+    }
+
+    /// Starts the purge thread (unless the interval is zero or the store is read-only)
+    /// and the InfluxDB shipper (when a journal is configured).
+    pub(crate) fn start_background(self: &Arc<Engine>) -> Result<()> {
+        let interval = self.config.purge_interval;
+        if !interval.is_zero() && !self.config.read_only {
+            let engine = Arc::downgrade(self);
+            let worker = PurgeWorker::start(interval, move || {
+                engine
+                    .upgrade()
+                    .is_some_and(|engine| engine.purge_in_background())
+            })?;
+            *lock(&self.purge_worker) = Some(worker);
+        }
+        if self.outbox.is_some() {
+            let engine: Weak<Engine> = Arc::downgrade(self);
+            let shipper = Shipper::start(move || {
+                let Some(engine) = engine.upgrade() else {
+                    return NextRound::Stop;
+                };
+                match &engine.outbox {
+                    Some(outbox) if !engine.database.is_closed() => {
+                        outbox.ship_due(&engine.database)
+                    }
+                    _ => NextRound::Stop,
+                }
+                // `engine` drops here; if it was the last handle, the store closes on the
+                // shipper thread, which `Shipper::stop` allows for.
+            })?;
+            *lock(&self.shipper) = Some(shipper);
+        }
+        Ok(())
+    }
+
+    /// The operations of a plain store call, with the error names given.
+    pub(crate) fn operations(&self, names: &'static Names) -> Operations<'_, Engine> {
+        Operations {
+            backend: self,
+            names,
+            scope: None,
+        }
+    }
+
+    /// The purge, then the WAL check of [`StoreConfig::wal_size_limit`]: maintenance
+    /// that runs on request and from the background purge.
+    pub(crate) fn purge_expired_as(
+        &self,
+        names: &'static Names,
+        operation: &'static str,
+    ) -> Result<u64> {
+        let removed = self.operations(names).purge_expired_named(operation)?;
+        self.database.checkpoint_if_over(
+            operation,
+            &self.config.database_path,
+            self.config.wal_size_limit,
+        )?;
+        Ok(removed)
+    }
+
+    /// One background purge; false when the store has closed and the thread should end.
+    fn purge_in_background(&self) -> bool {
+        use crate::kv::operations::STORE_NAMES;
+        // Purge events run callbacks on this thread; a panicking callback must not end
+        // the purge for the rest of the store's life.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+            self.purge_expired_as(&STORE_NAMES, BACKGROUND_PURGE)
+        }));
+        match outcome {
+            Ok(Ok(_)) => true,
+            Ok(Err(Error::Closed { .. })) => false,
+            Ok(Err(error)) => {
+                log::warn!("{error}; retrying at the next interval");
+                !self.database.is_closed()
+            }
+            Err(_) => {
+                log::warn!(
+                    "{BACKGROUND_PURGE}: a change callback panicked during the background purge"
+                );
+                !self.database.is_closed()
+            }
+        }
+    }
+
+    /// The bucket journal points are committed to: the configured InfluxDB bucket, or
+    /// `store` when the journal stays local.
+    pub(crate) fn journal_bucket(&self) -> String {
+        self.config.journal.as_ref().map_or_else(
+            || LOCAL_BUCKET.to_owned(),
+            |journal| journal.bucket_name.clone(),
+        )
+    }
+
+    /// True when points are queued for InfluxDB as they are committed.
+    pub(crate) fn is_shipping(&self) -> bool {
+        self.outbox.is_some()
+    }
+
+    /// Wakes the shipper after a transaction that queued points has committed.
+    pub(crate) fn point_committed(&self) {
+        if let Some(shipper) = lock(&self.shipper).as_ref() {
+            shipper.wake();
+        }
+    }
+
+    /// The outbox, when a journal is configured.
+    pub(crate) fn outbox(&self) -> Option<&Outbox> {
+        self.outbox.as_ref()
+    }
+
+    /// Closes the engine once: marks it closed, stops the purge and the shipper, makes
+    /// the outbox's last bounded attempt, ends every watcher and closes the connection.
+    /// False when it was already closed.
+    pub(crate) fn close(&self) -> Result<bool> {
+        if !self.database.mark_closed() {
+            return Ok(false);
+        }
+        let worker = lock(&self.purge_worker).take();
+        if let Some(worker) = worker {
+            worker.stop();
+        }
+        let shipper = lock(&self.shipper).take();
+        if let Some(shipper) = shipper {
+            shipper.stop();
+        }
+        if let Some(outbox) = &self.outbox {
+            outbox.close(&self.database);
+        }
+        self.events.close();
+        self.database.close_connection().map(|()| true)
+    }
+}
+
+/// A plain call takes the lock for its statements alone and delivers its events at once.
+impl Backend for Engine {
+    fn run<T>(
+        &self,
+        operation: &'static str,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.database.with(operation, context, work)
+    }
+
+    fn run_atomic<T>(
+        &self,
+        operation: &'static str,
+        context: &'static str,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T> {
+        self.database
+            .with_write_transaction(operation, context, work)
+    }
+
+    fn wants_events(&self) -> bool {
+        self.events.has_listeners()
+    }
+
+    fn emit(&self, event: Event) {
+        self.events.dispatch(&event);
+    }
+
+    fn yield_to_waiters(&self) {
+        self.database.yield_to_waiters();
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        if let Err(error) = self.close() {
+            log::warn!("{error} (while dropping the last handle)");
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
