@@ -152,19 +152,8 @@ fn list(store: &store::Store, output: &mut Output, group: &str) -> Result<(), Fa
 
 fn stats(store: &store::Store, output: &mut Output) -> Result<(), Failure> {
     let stats = store.stats()?;
-    let figures = json!({
-        "file_size_bytes": stats.file_size_bytes,
-        "entries": stats.entries,
-        "groups": stats.groups,
-        "expired_unpurged": stats.expired_unpurged,
-        "journal_points": stats.journal_points,
-        "archived_points": stats.archived_points,
-        "pending_exports": stats.pending_exports,
-        "failed_exports": stats.failed_exports,
-        "last_export_error": stats.last_export_error,
-    });
     if output.is_json() {
-        output.json_line(&figures)?;
+        output.json_line(&stats)?;
     } else {
         let rows = [
             ("file size (bytes)", stats.file_size_bytes.to_string()),

@@ -44,7 +44,7 @@ pub(crate) fn journal(
                 "committed {} to bucket {} at {}",
                 entry.measurement, entry.bucket, entry.committed_at
             );
-            output.line(&plain, &entry_json(&entry))?;
+            output.line(&plain, &entry)?;
         }
         JournalCommand::Flush => {
             let shipped = store.flush_journal()?;
@@ -110,16 +110,6 @@ fn print_table(output: &mut Output, table: &store::Table) -> Result<(), Failure>
         output.line(&cells.join("\t"), &Value::Null)?;
     }
     Ok(())
-}
-
-fn entry_json(entry: &store::JournalEntry) -> Value {
-    json!({
-        "bucket": entry.bucket,
-        "measurement": entry.measurement,
-        "fields": entry.fields,
-        "tags": entry.tags,
-        "committed_at": entry.committed_at,
-    })
 }
 
 fn aggregate_text(aggregate: &BTreeMap<String, u64>) -> String {
@@ -242,7 +232,7 @@ pub(crate) fn archive(output: &mut Output, command: ArchiveCommand) -> Result<()
     match command {
         ArchiveCommand::Cat { path } => {
             for entry in store::read_archive(&path)? {
-                output.json_line(&entry_json(&entry))?;
+                output.json_line(&entry)?;
             }
         }
     }

@@ -33,7 +33,7 @@ impl Output {
     }
 
     /// Prints `plain` followed by a newline or, with `--json`, `json` on one line.
-    pub(crate) fn line(&mut self, plain: &str, json: &Value) -> io::Result<()> {
+    pub(crate) fn line(&mut self, plain: &str, json: &impl Serialize) -> io::Result<()> {
         if self.is_json {
             self.json_line(json)
         } else {

@@ -35,7 +35,6 @@
 //! whose lock is held (a compaction is running there and finishes its own files).
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -46,7 +45,7 @@ use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, params_from_iter};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::beside_database;
 use crate::crash::crash_point;
@@ -64,7 +63,11 @@ const READ_OPERATION: &str = "store.read_archive";
 const DEFAULT_OUTPUT: &str = ".core/archive";
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+/// Why a build without the `zstd` cargo feature refuses zstd archives.
+#[cfg(not(feature = "zstd"))]
+const NO_ZSTD: &str = "this build has no zstd support: enable the cargo feature `zstd`";
 /// zstd's own default level: fast, and smaller than gzip's default.
+#[cfg(feature = "zstd")]
 const ZSTD_LEVEL: i32 = 3;
 /// The lock file that serialises compactions into one directory (see the module
 /// documentation).
@@ -211,6 +214,7 @@ struct ArchiveTarget {
 /// Compresses while writing, into a buffered file.
 enum Encoder {
     Gzip(GzEncoder<BufWriter<File>>),
+    #[cfg(feature = "zstd")]
     Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
 }
 
@@ -221,8 +225,14 @@ impl Encoder {
             ArchiveFormat::Gzip => {
                 Encoder::Gzip(GzEncoder::new(buffered, flate2::Compression::default()))
             }
+            #[cfg(feature = "zstd")]
             ArchiveFormat::Zstd => {
                 Encoder::Zstd(zstd::stream::write::Encoder::new(buffered, ZSTD_LEVEL)?)
+            }
+            // `compact` refuses the format before it writes anything.
+            #[cfg(not(feature = "zstd"))]
+            ArchiveFormat::Zstd => {
+                return Err(io::Error::new(io::ErrorKind::Unsupported, NO_ZSTD));
             }
         })
     }
@@ -230,6 +240,7 @@ impl Encoder {
     fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Encoder::Gzip(encoder) => encoder.write_all(bytes),
+            #[cfg(feature = "zstd")]
             Encoder::Zstd(encoder) => encoder.write_all(bytes),
         }
     }
@@ -238,6 +249,7 @@ impl Encoder {
     fn finish(self) -> io::Result<()> {
         let buffered = match self {
             Encoder::Gzip(encoder) => encoder.finish()?,
+            #[cfg(feature = "zstd")]
             Encoder::Zstd(encoder) => encoder.finish()?,
         };
         let file = buffered
@@ -431,6 +443,10 @@ impl Store {
             output,
             format,
         } = options;
+        #[cfg(not(feature = "zstd"))]
+        if format == ArchiveFormat::Zstd {
+            return Err(Error::invalid_input(OPERATION, NO_ZSTD));
+        }
         let cutoff = cutoff_ms(before)?;
         let output = if output.as_os_str().is_empty() {
             beside_database(&self.database_path(), "archive", DEFAULT_OUTPUT)
@@ -883,16 +899,6 @@ pub(crate) fn finish_interrupted_at_open(store: &Store) {
     }
 }
 
-/// An archive line as written by [`Store::compact`] (and the Go package).
-#[derive(serde::Deserialize)]
-struct ArchiveLine {
-    bucket: String,
-    committed_at: i64,
-    fields: Map<String, Value>,
-    measurement: String,
-    tags: BTreeMap<String, String>,
-}
-
 /// Reads an archive written by [`Store::compact`] back into its points, whichever the
 /// compression (told by the file's first bytes, not its name).
 ///
@@ -938,7 +944,18 @@ pub fn read_archive(path: &Path) -> Result<Vec<JournalEntry>> {
     let decoder: Box<dyn Read> = if magic[..filled].starts_with(&GZIP_MAGIC) {
         Box::new(MultiGzDecoder::new(stream))
     } else if magic[..filled] == ZSTD_MAGIC {
-        Box::new(zstd::stream::read::Decoder::new(stream).map_err(failed)?)
+        #[cfg(feature = "zstd")]
+        {
+            Box::new(zstd::stream::read::Decoder::new(stream).map_err(failed)?)
+        }
+        #[cfg(not(feature = "zstd"))]
+        {
+            return Err(Error::archive(
+                READ_OPERATION,
+                format!("{}: {NO_ZSTD}", path.display()),
+                None,
+            ));
+        }
     } else {
         return Err(Error::archive(
             READ_OPERATION,
@@ -992,7 +1009,7 @@ fn read_lines(path: &Path, mut reader: impl BufRead) -> Result<Vec<JournalEntry>
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let parsed: ArchiveLine = serde_json::from_slice(&line).map_err(|source| {
+        let entry: JournalEntry = serde_json::from_slice(&line).map_err(|source| {
             Error::archive(
                 READ_OPERATION,
                 format!(
@@ -1002,13 +1019,7 @@ fn read_lines(path: &Path, mut reader: impl BufRead) -> Result<Vec<JournalEntry>
                 Some(Box::new(source)),
             )
         })?;
-        entries.push(JournalEntry {
-            bucket: parsed.bucket,
-            measurement: parsed.measurement,
-            fields: parsed.fields,
-            tags: parsed.tags,
-            committed_at: parsed.committed_at,
-        });
+        entries.push(entry);
     }
     Ok(entries)
 }

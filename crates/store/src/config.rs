@@ -253,7 +253,9 @@ impl JournalConfig {
 
     /// The first thing wrong with this configuration, if any.
     fn problem(&self) -> Option<&'static str> {
-        if self.endpoint_url.trim().is_empty() {
+        if cfg!(not(feature = "influx")) {
+            Some(crate::pipeline::influx::NO_CLIENT)
+        } else if self.endpoint_url.trim().is_empty() {
             Some("endpoint URL is empty")
         } else if self.organisation.trim().is_empty() {
             Some("organisation is empty")
@@ -335,6 +337,22 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(not(feature = "influx"))]
+    fn validate_bad_journal_without_the_influx_feature() {
+        let config = StoreConfig {
+            journal: Some(JournalConfig::new(
+                "http://127.0.0.1:8086",
+                "core",
+                "events",
+            )),
+            ..StoreConfig::new(":memory:")
+        };
+        let message = config.validate().unwrap_err().to_string();
+        assert!(message.contains("cargo feature `influx`"), "{message}");
+    }
+
+    #[test]
+    #[cfg(feature = "influx")]
     fn validate_bad_journal_fields_in_order() {
         let mut journal = JournalConfig::new("", "", "");
         let config = |journal: &JournalConfig| StoreConfig {

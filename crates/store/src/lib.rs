@@ -19,6 +19,10 @@
 //!   `query_journal` takes a Flux subset or read-only SQL; `compact` moves old points into
 //!   gzip or zstd JSON-lines archives, crash-safely.
 //!
+//! Cargo features, both on by default: `influx` (the InfluxDB client, ureq with rustls)
+//! and `zstd` (zstd archives). Without `influx` a journal configuration is refused;
+//! without `zstd` only gzip archives are written and read.
+//!
 //! ```
 //! use std::time::Duration;
 //! use store::{EventType, Store};

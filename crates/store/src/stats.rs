@@ -25,7 +25,10 @@ use crate::store::Store;
 /// assert_eq!(stats.pending_exports, 0);
 /// # Ok::<(), store::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+///
+/// Serialised (serde), its keys come in the declaration's order, as `store --json stats`
+/// prints them.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StoreStats {
     /// The database file plus its write-ahead log, in bytes; 0 for `":memory:"`.

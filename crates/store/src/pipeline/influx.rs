@@ -1,6 +1,12 @@
 //! The InfluxDB client: one `POST` of line protocol to the 2.x/3.x or 1.x write endpoint,
 //! over ureq (rustls for `https`), with the answer read as a status rather than an error.
+//!
+//! The client is the cargo feature `influx` (on by default). A build without it has no
+//! HTTP client at all: [`StoreConfig::validate`](crate::StoreConfig::validate) refuses a
+//! journal configuration, so no outbox is ever made and [`Target::send`] is never called
+//! there; if it were, it would fail like an unreachable server.
 
+#[cfg(feature = "influx")]
 use std::io::Read as _;
 use std::time::Duration;
 
@@ -8,11 +14,29 @@ use crate::config::{JournalConfig, JournalProtocol};
 use crate::error::Error;
 
 /// How much of a refusal's body is kept in `last_error`.
+#[cfg(feature = "influx")]
 const ERROR_BODY_BYTES: usize = 200;
 
 // HTTP
 
-pub(crate) fn agent(connect: Duration, request: Duration) -> ureq::Agent {
+/// The HTTP agent requests go through.
+#[cfg(feature = "influx")]
+pub(crate) type Agent = ureq::Agent;
+/// No HTTP client in this build (cargo feature `influx` off).
+#[cfg(not(feature = "influx"))]
+pub(crate) struct Agent;
+
+/// Why a build without the `influx` cargo feature cannot ship.
+pub(crate) const NO_CLIENT: &str =
+    "this build has no InfluxDB client: enable the cargo feature `influx`";
+
+#[cfg(not(feature = "influx"))]
+pub(crate) fn agent(_connect: Duration, _request: Duration) -> Agent {
+    Agent
+}
+
+#[cfg(feature = "influx")]
+pub(crate) fn agent(connect: Duration, request: Duration) -> Agent {
     ureq::Agent::config_builder()
         .timeout_connect(Some(connect))
         .timeout_global(Some(request))
@@ -26,6 +50,7 @@ pub(crate) fn agent(connect: Duration, request: Duration) -> ureq::Agent {
 }
 
 /// Where and how points are written.
+#[cfg_attr(not(feature = "influx"), allow(dead_code))]
 pub(crate) struct Target {
     /// `…/api/v2/write` or `…/write`, without a query string.
     write_url: String,
@@ -49,12 +74,23 @@ impl Target {
         }
     }
 
+    #[cfg(not(feature = "influx"))]
     pub(crate) fn send(
         &self,
-        agent: &ureq::Agent,
-        bucket: &str,
-        body: &str,
+        _agent: &Agent,
+        _bucket: &str,
+        _body: &str,
     ) -> Result<(), SendFailure> {
+        Err(SendFailure {
+            status: None,
+            detail: format!("send to {}: {NO_CLIENT}", self.write_url),
+            retry_after: None,
+            source: None,
+        })
+    }
+
+    #[cfg(feature = "influx")]
+    pub(crate) fn send(&self, agent: &Agent, bucket: &str, body: &str) -> Result<(), SendFailure> {
         // `query` percent-encodes each value.
         let mut request = agent.post(&self.write_url);
         request = match self.protocol {
@@ -75,7 +111,7 @@ impl Target {
                 status: None,
                 detail: format!("send to {}: {source}", self.write_url),
                 retry_after: None,
-                source: Some(source),
+                source: Some(Box::new(source)),
             })?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
@@ -111,7 +147,7 @@ pub(crate) struct SendFailure {
     /// The transport error, or the first bytes of the answer's body.
     detail: String,
     pub(crate) retry_after: Option<Duration>,
-    source: Option<ureq::Error>,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
 
 impl SendFailure {
@@ -146,9 +182,7 @@ impl SendFailure {
             operation,
             status: self.status,
             message,
-            source: self
-                .source
-                .map(|source| Box::new(source) as Box<dyn std::error::Error + Send + Sync>),
+            source: self.source,
         }
     }
 }
@@ -159,6 +193,7 @@ fn is_transient_status(status: u16) -> bool {
 }
 
 /// At most `limit` bytes of `text`, cut at a character boundary.
+#[cfg_attr(not(feature = "influx"), allow(dead_code))]
 fn truncate(text: &str, limit: usize) -> &str {
     if text.len() <= limit {
         return text;

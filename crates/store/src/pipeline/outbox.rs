@@ -31,9 +31,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::config::JournalConfig;
 use crate::error::{Error, Result};
-use crate::pipeline::influx::{agent, SendFailure, Target};
+use crate::pipeline::influx::{agent, Agent, SendFailure, Target};
 use crate::pipeline::line_protocol::line;
-use crate::pipeline::point::{parse_object, to_json};
+use crate::pipeline::point::{parse_object, to_json, StoredPoint};
 use crate::sqlite::connection::Database;
 use crate::sqlite::sql::{now_ms, text};
 
@@ -94,7 +94,7 @@ pub(crate) fn queue_point(connection: &Connection, entry_id: i64) -> rusqlite::R
 /// `background::shipper`; this is what it, `flush_journal` and `close` call.
 pub(crate) struct Outbox {
     target: Target,
-    agent: ureq::Agent,
+    agent: Agent,
     /// Held while one batch is read, sent and settled, so that `flush_journal`, the
     /// shipper and `close` never send the same row at the same time.
     batch: Mutex<()>,
@@ -195,7 +195,7 @@ impl Outbox {
         _batch: &MutexGuard<'_, ()>,
         database: &Database,
         access: Access,
-        agent: &ureq::Agent,
+        agent: &Agent,
         due: Due,
     ) -> Result<Batch, Box<Failure>> {
         let now = now_ms();
@@ -421,15 +421,7 @@ struct DueRow {
     entry_id: i64,
     attempts: u32,
     /// `None` when the journal row is missing.
-    point: Option<StoredLine>,
-}
-
-struct StoredLine {
-    bucket: String,
-    measurement: String,
-    fields_json: String,
-    tags_json: String,
-    committed_at: i64,
+    point: Option<StoredPoint>,
 }
 
 fn read_due(connection: &Connection, due_before: i64) -> rusqlite::Result<Vec<DueRow>> {
@@ -439,7 +431,8 @@ fn read_due(connection: &Connection, due_before: i64) -> rusqlite::Result<Vec<Du
         let bucket: Option<String> = row.get(2)?;
         let point = match bucket {
             None => None,
-            Some(bucket) => Some(StoredLine {
+            Some(bucket) => Some(StoredPoint {
+                entry_id: row.get(0)?,
                 bucket,
                 measurement: text(row, 3)?,
                 fields_json: text(row, 4)?,
@@ -602,7 +595,8 @@ mod tests {
         let row = |entry_id, bucket: &str, fields: &str| DueRow {
             entry_id,
             attempts: u32::try_from(entry_id).unwrap_or(0),
-            point: Some(StoredLine {
+            point: Some(StoredPoint {
+                entry_id,
                 bucket: bucket.to_owned(),
                 measurement: "m".to_owned(),
                 fields_json: fields.to_owned(),

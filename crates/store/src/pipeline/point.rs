@@ -36,7 +36,13 @@ pub type Row = Map<String, Value>;
 /// assert_eq!(entry.fields["likes"], 3);
 /// # Ok::<(), store::Error>(())
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+///
+/// It is also the line of an archive (and of the CLI's JSON output): serde reads it from
+/// and writes it to `{"bucket","measurement","fields","tags","committed_at"}`, in that
+/// order (the declaration's). The archive writer builds its lines by hand in the Go
+/// package's alphabetical order instead, so that the stored JSON text of fields and tags
+/// is copied byte for byte (big integers, `1.10`) rather than re-serialised.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct JournalEntry {
     /// The bucket: the configured journal's `bucket_name`, else `"store"`.
     pub bucket: String,
