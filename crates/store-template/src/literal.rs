@@ -70,8 +70,8 @@ pub(crate) fn unquote_string(mut body: &str) -> Result<String, String> {
         };
         match unit {
             Unit::Char(c) => {
-                let mut buf = [0u8; 4];
-                bytes.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                let mut encoded = [0u8; 4];
+                bytes.extend_from_slice(c.encode_utf8(&mut encoded).as_bytes());
             }
             Unit::Byte(b) => bytes.push(b),
         }

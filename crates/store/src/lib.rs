@@ -96,7 +96,6 @@ use store_template as template;
 #[doc(hidden)]
 pub mod statements;
 
-pub use crate::compact::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::config::{
     Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
     DEFAULT_WAL_SIZE_LIMIT,
@@ -104,6 +103,7 @@ pub use crate::config::{
 pub use crate::error::{Error, QuotaLimit, Result};
 pub use crate::kv::entries::KeyValue;
 pub use crate::kv::events::{Event, EventType, Subscription, Watcher};
+pub use crate::pipeline::archive::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::pipeline::point::{JournalEntry, Row};
 pub use crate::scoped::{ScopedStore, ScopedTransaction};
 pub use crate::sqlite::query::Table;

@@ -12,6 +12,7 @@
 //!
 //! Nothing here names the public handles.
 
+pub(crate) mod archive;
 pub(crate) mod calendar;
 pub(crate) mod flux;
 pub(crate) mod influx;
