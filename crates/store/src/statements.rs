@@ -55,20 +55,20 @@ pub mod pipeline {
     /// The bucket of a store with no InfluxDB configured.
     pub const LOCAL_BUCKET: &str = crate::pipeline::point::LOCAL_BUCKET;
     /// A workspace file's schema.
-    pub const CREATE_WORKSPACE: &str = crate::workspace::CREATE_WORKSPACE;
+    pub const CREATE_WORKSPACE: &str = crate::pipeline::workspace_file::CREATE_WORKSPACE;
     /// Writes one workspace metadata value.
-    pub const WRITE_META: &str = crate::workspace::SQL_WRITE_META;
+    pub const WRITE_META: &str = crate::pipeline::workspace_file::SQL_WRITE_META;
     /// Buffers one workspace event.
-    pub const PUT: &str = crate::workspace::SQL_PUT;
+    pub const PUT: &str = crate::pipeline::workspace_file::SQL_PUT;
     /// Counts a workspace's events by kind.
-    pub const AGGREGATE: &str = crate::workspace::SQL_AGGREGATE;
+    pub const AGGREGATE: &str = crate::pipeline::workspace_file::SQL_AGGREGATE;
     /// Whether a workspace has been committed.
-    pub const IS_COMMITTED: &str = crate::workspace::SQL_IS_COMMITTED;
+    pub const IS_COMMITTED: &str = crate::pipeline::workspace_file::SQL_IS_COMMITTED;
     /// Records a workspace's commit.
-    pub const RECORD_COMMIT: &str = crate::workspace::SQL_RECORD_COMMIT;
+    pub const RECORD_COMMIT: &str = crate::pipeline::workspace_file::SQL_RECORD_COMMIT;
     /// A workspace file's statement cache.
     pub const WORKSPACE_STATEMENT_CACHE_CAPACITY: usize =
-        crate::workspace::STATEMENT_CACHE_CAPACITY;
+        crate::pipeline::workspace_file::STATEMENT_CACHE_CAPACITY;
     /// The newest journal entry id.
     pub const MAX_ENTRY_ID: &str = crate::compact::SQL_MAX_ENTRY_ID;
     /// One page of the points a compaction selects.

@@ -9,6 +9,7 @@
 //! - `outbox`: the durable outbox and how a batch of it is shipped.
 //! - `line_protocol`: InfluxDB line protocol.
 //! - `influx`: the HTTP client for InfluxDB's write endpoints.
+//! - `workspace_file`: a workspace's own file: naming, locking, probing, quarantine.
 //!
 //! Nothing here names the public handles.
 
@@ -19,3 +20,4 @@ pub(crate) mod influx;
 pub(crate) mod line_protocol;
 pub(crate) mod outbox;
 pub(crate) mod point;
+pub(crate) mod workspace_file;
