@@ -19,6 +19,7 @@ use crate::kv::events::{Event, EventHub};
 use crate::kv::operations::{Backend, Names, Operations};
 use crate::pipeline::outbox::{NextRound, Outbox};
 use crate::pipeline::point::LOCAL_BUCKET;
+use crate::pipeline::workspace_file::OrphanCache;
 use crate::sqlite::connection::Database;
 use crate::sqlite::schema;
 
@@ -33,6 +34,8 @@ pub(crate) struct Engine {
     /// The InfluxDB outbox, when a journal is configured (§12).
     outbox: Option<Outbox>,
     shipper: Mutex<Option<Shipper>>,
+    /// Workspace files found waiting at open (§13), held until recovered or closed.
+    pub(crate) orphans: OrphanCache,
 }
 
 impl Engine {
@@ -54,6 +57,7 @@ impl Engine {
             purge_worker: Mutex::new(None),
             outbox,
             shipper: Mutex::new(None),
+            orphans: OrphanCache::default(),
             config,
         }))
     }
@@ -185,6 +189,7 @@ impl Engine {
             outbox.close(&self.database);
         }
         self.events.close();
+        self.orphans.close();
         self.database.close_connection().map(|()| true)
     }
 }

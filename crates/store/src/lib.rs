@@ -84,6 +84,7 @@ mod engine;
 // The public face.
 mod compact;
 mod journal;
+mod open;
 mod scoped;
 mod stats;
 mod store;

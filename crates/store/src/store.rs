@@ -1,20 +1,19 @@
-//! The `Store` handle: opening, closing, and the key-value operations.
+//! The `Store` handle: its configuration, closing, events and the key-value operations
+//! (opening is `open.rs`).
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::compact;
 use crate::config::StoreConfig;
 use crate::engine::Engine;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::kv::entries::KeyValue;
 use crate::kv::events::{Event, Subscription, Watcher};
 use crate::kv::operations::{Operations, STORE_NAMES};
 use crate::sqlite::paging::Paged;
-use crate::workspace::{self, OrphanCache};
 
 /// An embedded key-value store in one SQLite file.
 ///
@@ -34,70 +33,9 @@ use crate::workspace::{self, OrphanCache};
 #[derive(Clone)]
 pub struct Store {
     pub(crate) engine: Arc<Engine>,
-    /// Workspace files found waiting at open (§13), held until recovered or closed. Kept
-    /// beside the engine, not in it: they are public `Workspace` handles.
-    pub(crate) orphans: Arc<OrphanCache>,
 }
 
 impl Store {
-    /// Opens (or creates) the store at `database_path` with every other setting at its
-    /// default. `":memory:"` opens a private in-memory store. Go: `New`.
-    ///
-    /// ```
-    /// let directory = tempfile::tempdir()?;
-    /// let store = store::Store::open(directory.path().join("app.db"))?;
-    /// store.set("config", "colour", "blue")?;
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// `Database` or `Io` (operation `store.open`) when the file cannot be opened, is not
-    /// a SQLite database, or its schema cannot be made ready.
-    pub fn open(database_path: impl AsRef<Path>) -> Result<Store> {
-        Store::open_with(StoreConfig::new(database_path.as_ref()))
-    }
-
-    /// Opens the store described by `config`. Go: `NewConfigured`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    /// let config = store::StoreConfig {
-    ///     purge_interval: Duration::ZERO, // no background purge
-    ///     ..store::StoreConfig::new(":memory:")
-    /// };
-    /// let store = store::Store::open_with(config)?;
-    /// assert!(!store.is_closed());
-    /// # Ok::<(), store::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    ///
-    /// `InvalidInput` (`validate config: …`) for a bad configuration; otherwise as
-    /// [`Store::open`].
-    pub fn open_with(config: StoreConfig) -> Result<Store> {
-        config.validate().map_err(|error| match error {
-            Error::InvalidInput { operation, message } => Error::InvalidInput {
-                operation,
-                message: format!("validate config: {message}"),
-            },
-            other => other,
-        })?;
-        let engine = Engine::open(config.normalised())?;
-        let store = Store {
-            engine,
-            orphans: Arc::new(OrphanCache::default()),
-        };
-        // Recovery before the background starts, as the open steps of SPEC.md say; a
-        // read-only store recovers nothing that would write.
-        if !store.engine.config.read_only {
-            compact::finish_interrupted_at_open(&store);
-        }
-        workspace::cache_orphans_at_open(&store);
-        store.engine.start_background()?;
-        Ok(store)
-    }
-
     fn operations(&self) -> Operations<'_, Engine> {
         self.engine.operations(&STORE_NAMES)
     }
@@ -140,7 +78,7 @@ impl Store {
         self.engine.database.is_closed()
     }
 
-    /// Closes the store for every clone: later calls return [`Error::Closed`], watchers
+    /// Closes the store for every clone: later calls return [`Error::Closed`](crate::Error::Closed), watchers
     /// end, callbacks are forgotten, the purge thread stops, the InfluxDB shipper stops
     /// after one last attempt bounded to a few seconds (points not shipped stay queued for
     /// the next open), and the connection closes once any operation in progress has
@@ -164,7 +102,6 @@ impl Store {
         self.engine
             .database
             .check_not_in_transaction("store.close")?;
-        self.orphans.close();
         self.engine.close().map(|_| ())
     }
 

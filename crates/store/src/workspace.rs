@@ -46,9 +46,9 @@ use crate::kv::operations::Backend;
 use crate::pipeline::point::{insert_point, to_json, Row};
 use crate::pipeline::workspace_file::{
     empty_beside_wal, enter_wal, is_busy, is_same_directory, new_workspace_id, open_locked,
-    open_probe, prepare_file, quarantine, remove_files, side_file, validate_name, EXTENSION,
-    QUARANTINE, SQL_AGGREGATE, SQL_COUNT, SQL_HAS_ENTRIES_TABLE, SQL_IS_COMMITTED, SQL_PUT,
-    SQL_RECORD_COMMIT,
+    open_probe, prepare_file, quarantine, remove_files, side_file, validate_name, WorkspaceFile,
+    EXTENSION, QUARANTINE, SQL_AGGREGATE, SQL_COUNT, SQL_HAS_ENTRIES_TABLE, SQL_IS_COMMITTED,
+    SQL_PUT, SQL_RECORD_COMMIT,
 };
 use crate::sqlite::query::{query_read_only, Inflate};
 use crate::sqlite::sql::{now_ms, text};
@@ -78,24 +78,20 @@ use crate::store::Store;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Workspace {
-    name: String,
-    database_path: PathBuf,
-    /// The random id recorded in `workspace_commits` when committed.
-    id: String,
-    /// Weak, so that a workspace (or the orphans the store caches) never keeps a store
-    /// alive; a dropped store reads as closed.
+    /// The file, its name, id and connection.
+    file: WorkspaceFile,
+    /// Weak, so that a workspace never keeps a store alive; a dropped store reads as
+    /// closed.
     engine: Weak<Engine>,
-    /// `None` once the file has been closed by `commit`, `discard` or `close`.
-    connection: Mutex<Option<Connection>>,
 }
 
 impl fmt::Debug for Workspace {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
             .debug_struct("Workspace")
-            .field("name", &self.name)
-            .field("database_path", &self.database_path)
-            .field("id", &self.id)
+            .field("name", &self.file.name)
+            .field("database_path", &self.file.database_path)
+            .field("id", &self.file.id)
             .finish_non_exhaustive()
     }
 }
@@ -115,7 +111,7 @@ impl Workspace {
     /// ```
     #[must_use]
     pub fn name(&self) -> &str {
-        &self.name
+        &self.file.name
     }
 
     /// The workspace's file, `<state dir>/<name>.duckdb`.
@@ -133,7 +129,7 @@ impl Workspace {
     /// ```
     #[must_use]
     pub fn database_path(&self) -> &Path {
-        &self.database_path
+        &self.file.database_path
     }
 
     /// Appends one record of `kind` (stored as compact JSON with the current time).
@@ -312,9 +308,9 @@ impl Workspace {
         let aggregate = self.aggregate_as(OPERATION)?;
         crash_point("workspace.commit.before_transaction");
         let fields_json = to_json(&aggregate);
-        let tags_json = to_json(&BTreeMap::from([("workspace", self.name.as_str())]));
+        let tags_json = to_json(&BTreeMap::from([("workspace", self.file.name.as_str())]));
         let bucket = engine.journal_bucket();
-        let group = format!("workspace:{}", self.name);
+        let group = format!("workspace:{}", self.file.name);
         let is_shipping = engine.is_shipping();
         let is_new_commit = engine.database.with_write_transaction(
             OPERATION,
@@ -322,7 +318,7 @@ impl Workspace {
             |transaction| {
                 let is_committed = transaction
                     .prepare_cached(SQL_IS_COMMITTED)?
-                    .exists([&self.id])?;
+                    .exists([&self.file.id])?;
                 if is_committed {
                     return Ok(false);
                 }
@@ -337,7 +333,7 @@ impl Workspace {
                 let entry_id = insert_point(
                     transaction,
                     &bucket,
-                    &self.name,
+                    &self.file.name,
                     &fields_json,
                     &tags_json,
                     committed_at,
@@ -345,7 +341,12 @@ impl Workspace {
                 )?;
                 transaction
                     .prepare_cached(SQL_RECORD_COMMIT)?
-                    .execute(params![self.id, self.name, entry_id, committed_at])?;
+                    .execute(params![
+                        self.file.id,
+                        self.file.name,
+                        entry_id,
+                        committed_at
+                    ])?;
                 entries::upsert(transaction, &group, "summary", &fields_json, None)?;
                 Ok(true)
             },
@@ -361,7 +362,7 @@ impl Workspace {
             // The point is committed; recovery removes a file left behind.
             log::warn!(
                 "{OPERATION}: committed, but could not remove {}: {error}",
-                self.database_path.display()
+                self.file.database_path.display()
             );
         }
         crash_point("workspace.commit.after_remove");
@@ -392,7 +393,7 @@ impl Workspace {
         self.close_and_remove_files().map_err(|source| {
             Error::io(
                 "store.workspace.discard",
-                format!("remove {}", self.database_path.display()),
+                format!("remove {}", self.file.database_path.display()),
                 source,
             )
         })
@@ -430,7 +431,8 @@ impl Workspace {
 
     fn connection(&self) -> MutexGuard<'_, Option<Connection>> {
         // SQLite rolls back whatever a panicking holder left half done.
-        self.connection
+        self.file
+            .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
     }
@@ -466,11 +468,11 @@ impl Workspace {
             if let Err((_, error)) = connection.close() {
                 log::warn!(
                     "store.workspace: closing {} failed: {error}",
-                    self.database_path.display()
+                    self.file.database_path.display()
                 );
             }
         }
-        remove_files(&self.database_path)
+        remove_files(&self.file.database_path)
     }
 }
 
@@ -600,6 +602,14 @@ impl Store {
         created
     }
 
+    /// A public handle for `file`, committing into this store.
+    fn handle(&self, file: WorkspaceFile) -> Workspace {
+        Workspace {
+            file,
+            engine: Arc::downgrade(&self.engine),
+        }
+    }
+
     fn workspace(
         &self,
         name: &str,
@@ -608,11 +618,13 @@ impl Store {
         connection: Connection,
     ) -> Workspace {
         Workspace {
-            name: name.to_owned(),
-            database_path,
-            id: workspace_id,
+            file: WorkspaceFile {
+                name: name.to_owned(),
+                database_path,
+                id: workspace_id,
+                connection: Mutex::new(Some(connection)),
+            },
             engine: Arc::downgrade(&self.engine),
-            connection: Mutex::new(Some(connection)),
         }
     }
 
@@ -688,9 +700,9 @@ impl Store {
         const OPERATION: &str = "store.open_workspace";
         self.check_open(OPERATION)?;
         validate_name(OPERATION, name)?;
-        if let Some(cached) = self.orphans.take_named(name) {
+        if let Some(cached) = self.engine.orphans.take_named(name) {
             if cached.database_path.exists() {
-                return Ok(cached);
+                return Ok(self.handle(cached));
             }
         }
         let path = self.state_directory().join(format!("{name}.{EXTENSION}"));
@@ -744,12 +756,13 @@ impl Store {
         let configured = self.state_directory();
         let directory = state_directory.unwrap_or(&configured);
         let mut orphans = if is_same_directory(directory, &configured) {
-            self.orphans.take_all()
+            let cached = self.engine.orphans.take_all();
+            cached.into_iter().map(|file| self.handle(file)).collect()
         } else {
             Vec::new()
         };
         orphans.extend(self.scan_orphans(OPERATION, directory)?);
-        orphans.sort_by(|left, right| left.name.cmp(&right.name));
+        orphans.sort_by(|left, right| left.file.name.cmp(&right.file.name));
         Ok(orphans)
     }
 
@@ -800,46 +813,16 @@ impl Store {
     }
 }
 
-/// The orphans found when the store opened, held (and so locked) until
-/// [`Store::recover_orphans`] or [`Store::open_workspace`] hands them out or the store
-/// closes.
-#[derive(Default)]
-pub(crate) struct OrphanCache {
-    workspaces: Mutex<Vec<Workspace>>,
-}
-
-impl OrphanCache {
-    fn workspaces(&self) -> MutexGuard<'_, Vec<Workspace>> {
-        self.workspaces
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn take_all(&self) -> Vec<Workspace> {
-        std::mem::take(&mut *self.workspaces())
-    }
-
-    fn take_named(&self, name: &str) -> Option<Workspace> {
-        let mut workspaces = self.workspaces();
-        let index = workspaces
-            .iter()
-            .position(|workspace| workspace.name == name)?;
-        Some(workspaces.remove(index))
-    }
-
-    /// Closes every cached handle; the files stay for the next open.
-    pub(crate) fn close(&self) {
-        drop(self.take_all());
-    }
-}
-
 /// Step 6 of opening: find the configured state directory's orphans and hold them.
 /// Failures are logged, never fatal.
 pub(crate) fn cache_orphans_at_open(store: &Store) {
     const OPERATION: &str = "store.open";
     let directory = store.state_directory();
     match store.scan_orphans(OPERATION, &directory) {
-        Ok(found) => store.orphans.workspaces().extend(found),
+        Ok(found) => store
+            .engine
+            .orphans
+            .hold(found.into_iter().map(|workspace| workspace.file)),
         Err(error) => log::warn!("{error} (while looking for workspace orphans)"),
     }
 }

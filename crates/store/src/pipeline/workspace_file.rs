@@ -9,6 +9,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -249,6 +250,51 @@ pub(crate) fn is_same_directory(left: &Path, right: &Path) -> bool {
     match (std::path::absolute(left), std::path::absolute(right)) {
         (Ok(left), Ok(right)) => left.components().eq(right.components()),
         _ => left == right,
+    }
+}
+
+/// One open workspace file: its name, path, id and locked connection. The public
+/// `Workspace` is this plus the store it commits into.
+pub(crate) struct WorkspaceFile {
+    pub(crate) name: String,
+    pub(crate) database_path: PathBuf,
+    /// The random id recorded in `workspace_commits` when committed.
+    pub(crate) id: String,
+    /// `None` once the file has been closed by `commit`, `discard` or `close`.
+    pub(crate) connection: Mutex<Option<Connection>>,
+}
+
+/// The orphan files found when the store opened, held (and so locked) until
+/// `Store::recover_orphans` or `Store::open_workspace` hands them out or the store
+/// closes.
+#[derive(Default)]
+pub(crate) struct OrphanCache {
+    files: Mutex<Vec<WorkspaceFile>>,
+}
+
+impl OrphanCache {
+    fn files(&self) -> MutexGuard<'_, Vec<WorkspaceFile>> {
+        self.files.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Holds `found` until handed out.
+    pub(crate) fn hold(&self, found: impl IntoIterator<Item = WorkspaceFile>) {
+        self.files().extend(found);
+    }
+
+    pub(crate) fn take_all(&self) -> Vec<WorkspaceFile> {
+        std::mem::take(&mut *self.files())
+    }
+
+    pub(crate) fn take_named(&self, name: &str) -> Option<WorkspaceFile> {
+        let mut files = self.files();
+        let index = files.iter().position(|file| file.name == name)?;
+        Some(files.remove(index))
+    }
+
+    /// Closes every cached file; the files stay for the next open.
+    pub(crate) fn close(&self) {
+        drop(self.take_all());
     }
 }
 
