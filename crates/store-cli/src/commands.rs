@@ -202,6 +202,7 @@ fn import(store: &store::Store, output: &mut Output, file: Option<&Path>) -> Res
             key: line.key,
             value: line.value,
             expires_at: line.expires_at,
+            value_bytes: None,
         }
     }))?;
     bar.finish_and_clear();

@@ -82,6 +82,7 @@ mod store;
 use store_template as template; // The Go text/template engine, its own crate.
 mod transaction;
 mod transfer;
+mod values;
 mod workspace;
 
 #[doc(hidden)]

@@ -131,7 +131,7 @@ impl ScopedStore {
         self.scope.config().clone()
     }
 
-    fn operations(&self) -> Operations<'_, Store> {
+    pub(crate) fn operations(&self) -> Operations<'_, Store> {
         Operations {
             backend: &self.store,
             names: &SCOPED_NAMES,
@@ -596,7 +596,7 @@ pub struct ScopedTransaction<'a> {
 }
 
 impl ScopedTransaction<'_> {
-    fn operations(&self) -> Operations<'_, Transaction<'_>> {
+    pub(crate) fn operations(&self) -> Operations<'_, Transaction<'_>> {
         Operations {
             backend: self.transaction,
             names: &SCOPED_TRANSACTION_NAMES,

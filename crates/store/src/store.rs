@@ -140,7 +140,7 @@ impl Store {
         Store { inner }
     }
 
-    fn operations(&self) -> Operations<'_, Store> {
+    pub(crate) fn operations(&self) -> Operations<'_, Store> {
         Operations {
             backend: self,
             names: &STORE_NAMES,
