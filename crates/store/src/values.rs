@@ -9,9 +9,9 @@
 //!   `database/sql` scans it into a `string` or `[]byte` with the same bytes). `get` of a
 //!   `BLOB` that is valid UTF-8 returns the text; `get` of one that is not is
 //!   [`InvalidValue`](crate::Error::InvalidValue) naming group and key, never a lossy
-//!   conversion. `get_bytes` of a text value returns its UTF-8 bytes. Whole-group text reads (`get_all`,
-//!   `get_page`, `all`, `render`) show invalid bytes as U+FFFD; `export` carries them
-//!   exactly ([`Entry::value_bytes`](crate::Entry::value_bytes)). Events carry text, so a
+//!   conversion. `get_bytes` of a text value returns its UTF-8 bytes. Whole-group text
+//!   reads (`get_all`, `get_page`, `all`, `render`) show invalid bytes as U+FFFD; `export`
+//!   carries them exactly ([`Entry::value_bytes`](crate::Entry::value_bytes)). Events carry text, so a
 //!   binary value's event shows it with U+FFFD replacements.
 //! - **`increment`** runs in one `BEGIN IMMEDIATE` transaction: exact across threads and
 //!   processes. A missing or expired key counts from 0 and is created with no expiry

@@ -612,3 +612,58 @@ fn read_only_bad_new_writes_are_refused() {
         [Some("1".to_owned())]
     );
 }
+
+// ---- Layout (issue 14): large values in the WITHOUT ROWID table ----
+
+/// Page counts of 2,000 rows of 1,000-byte values in the store's `WITHOUT ROWID` table
+/// and in Go's rowid table with its unique index. Run with `--nocapture` to see the
+/// figures recorded in `kv::entries`; asserts only what the decision rests on.
+#[test]
+fn layout_measure_pages_of_thousand_byte_values() {
+    fn pages(create: &str) -> (i64, i64) {
+        let connection = rusqlite::Connection::open_in_memory().expect("sqlite");
+        connection.execute_batch(create).expect("create");
+        let value = "v".repeat(1_000);
+        let small = "s".repeat(100);
+        let mut statement = connection
+            .prepare("INSERT INTO entries VALUES (?1, ?2, ?3, NULL)")
+            .expect("prepare");
+        for index in 0..2_000 {
+            statement
+                .execute(rusqlite::params!["group", format!("key-{index:05}"), value])
+                .expect("insert");
+        }
+        let large: i64 = connection
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .expect("pages");
+        for index in 0..2_000 {
+            statement
+                .execute(rusqlite::params!["small", format!("key-{index:05}"), small])
+                .expect("insert");
+        }
+        let both: i64 = connection
+            .query_row("PRAGMA page_count", [], |row| row.get(0))
+            .expect("pages");
+        (large, both - large)
+    }
+    let without_rowid = pages(
+        "CREATE TABLE entries (group_name TEXT NOT NULL, entry_key TEXT NOT NULL,
+         entry_value TEXT NOT NULL, expires_at INTEGER,
+         PRIMARY KEY (group_name, entry_key)) WITHOUT ROWID",
+    );
+    let rowid = pages(
+        "CREATE TABLE entries (group_name TEXT NOT NULL, entry_key TEXT NOT NULL,
+         entry_value TEXT NOT NULL, expires_at INTEGER,
+         PRIMARY KEY (group_name, entry_key))",
+    );
+    println!(
+        "2,000 x 1,000-byte values: WITHOUT ROWID {} pages, rowid {} pages; \
+         2,000 x 100-byte values: WITHOUT ROWID {} pages, rowid {} pages",
+        without_rowid.0, rowid.0, without_rowid.1, rowid.1
+    );
+    // 1,000-byte values spill into overflow pages in WITHOUT ROWID (a local payload of
+    // at most ~1,000 bytes per cell on a 4 KiB page), so each row takes two pages.
+    assert!(without_rowid.0 > 2 * rowid.0, "{without_rowid:?} {rowid:?}");
+    // Small values: the rowid table pays for its separate index.
+    assert!(rowid.1 > without_rowid.1, "{without_rowid:?} {rowid:?}");
+}
