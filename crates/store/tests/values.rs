@@ -284,6 +284,7 @@ fn increment_good_four_processes_lose_no_update() {
                 .args([
                     "increment_child_process_increments",
                     "--exact",
+                    "--nocapture",
                     "--test-threads=1",
                 ])
                 .env(CHILD_PATH, &path)
@@ -292,7 +293,8 @@ fn increment_good_four_processes_lose_no_update() {
         })
         .collect();
     for mut child in children {
-        assert!(child.wait().expect("wait child").success());
+        let status = child.wait().expect("wait child");
+        assert!(status.success(), "child: {status:?}");
     }
     let store = Store::open(&path).expect("open");
     assert_eq!(
