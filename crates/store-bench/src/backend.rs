@@ -52,6 +52,20 @@ pub trait Backend {
     fn purge_expired(&self) -> Result<u64>;
     /// Writes `rows` in one transaction, untimed set-up.
     fn load(&self, rows: &mut dyn Iterator<Item = Row<'_>>) -> Result<()>;
+    /// Adds `delta` to an integer value (missing: from 0), atomically.
+    fn increment(&self, group: &str, key: &str, delta: i64) -> Result<i64>;
+    /// The time a live key has left (`None`: no expiry or missing).
+    fn ttl(&self, group: &str, key: &str) -> Result<Option<Duration>>;
+    /// Sets a live key's expiry; false when there is none.
+    fn expire(&self, group: &str, key: &str, ttl: Duration) -> Result<bool>;
+    /// Reads many keys of one group at once; returns how many were found.
+    fn get_many(&self, group: &str, keys: &[&str]) -> Result<usize>;
+    /// Writes many entries of one group in one transaction.
+    fn set_many(&self, group: &str, rows: &[(&str, &str)]) -> Result<()>;
+    /// Writes a binary value.
+    fn set_bytes(&self, group: &str, key: &str, value: &[u8]) -> Result<()>;
+    /// Reads a value's bytes.
+    fn get_bytes(&self, group: &str, key: &str) -> Result<Option<Vec<u8>>>;
     /// `ScopedStore::set` in namespace [`NAMESPACE`] with quota [`QUOTA`].
     fn scoped_set(&self, group: &str, key: &str, value: &str) -> Result<()>;
     /// `Store::transaction` with one `set` per row, committed together.
@@ -237,8 +251,46 @@ impl Backend for StoreBackend {
                 key: key.to_owned(),
                 value: value.to_owned(),
                 expires_at,
+                value_bytes: None,
             }))?;
         Ok(())
+    }
+
+    fn increment(&self, group: &str, key: &str, delta: i64) -> Result<i64> {
+        Ok(self.store.increment(group, key, delta)?)
+    }
+
+    fn ttl(&self, group: &str, key: &str) -> Result<Option<Duration>> {
+        match self.store.ttl(group, key) {
+            Ok(left) => Ok(left),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    fn expire(&self, group: &str, key: &str, ttl: Duration) -> Result<bool> {
+        Ok(self.store.expire(group, key, ttl)?)
+    }
+
+    fn get_many(&self, group: &str, keys: &[&str]) -> Result<usize> {
+        let values = self.store.get_many(group, keys)?;
+        Ok(values.iter().filter(|value| value.is_some()).count())
+    }
+
+    fn set_many(&self, group: &str, rows: &[(&str, &str)]) -> Result<()> {
+        Ok(self.store.set_many(group, rows.iter().copied())?)
+    }
+
+    fn set_bytes(&self, group: &str, key: &str, value: &[u8]) -> Result<()> {
+        Ok(self.store.set_bytes(group, key, value)?)
+    }
+
+    fn get_bytes(&self, group: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        match self.store.get_bytes(group, key) {
+            Ok(value) => Ok(Some(value)),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(error.into()),
+        }
     }
 
     fn scoped_set(&self, group: &str, key: &str, value: &str) -> Result<()> {
@@ -337,6 +389,9 @@ const SQL_KEYS_FIRST: &str = sql::KEYS_FIRST;
 const SQL_KEYS_NEXT: &str = sql::KEYS_NEXT;
 const SQL_GROUPS: &str = sql::GROUPS;
 const SQL_PURGE_BATCH: &str = sql::PURGE_BATCH;
+const SQL_TTL: &str = sql::TTL;
+const SQL_EXPIRE: &str = sql::EXPIRE;
+const SQL_GET_MANY: &str = sql::GET_MANY;
 /// The store's page size for `all()` and its purge batch.
 #[allow(clippy::cast_possible_wrap)] // 256 and 500
 const PAGE_SIZE: i64 = statements::PAGE_SIZE as i64;
@@ -575,6 +630,109 @@ impl Backend for RawBackend {
         }
         transaction.commit()?;
         Ok(())
+    }
+
+    fn increment(&self, group: &str, key: &str, delta: i64) -> Result<i64> {
+        // The store's: BEGIN IMMEDIATE, read the live row, write the sum with its expiry.
+        let transaction = rusqlite::Transaction::new_unchecked(
+            &self.connection,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        let row = transaction
+            .prepare_cached(SQL_GET)?
+            .query_row(params![group, key], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Option<i64>>(1)?))
+            })
+            .optional()?;
+        let now = now_ms();
+        let (current, expires_at) = match row {
+            Some((value, expires_at)) if expires_at.is_none_or(|at| at > now) => (
+                value
+                    .parse::<i64>()
+                    .map_err(|_| Failure::new(format!("{key} is not an integer")))?,
+                expires_at,
+            ),
+            _ => (0, None),
+        };
+        let next = current
+            .checked_add(delta)
+            .ok_or_else(|| Failure::new("overflow".to_owned()))?;
+        transaction.prepare_cached(SQL_UPSERT)?.execute(params![
+            group,
+            key,
+            next.to_string(),
+            expires_at
+        ])?;
+        transaction.commit()?;
+        Ok(next)
+    }
+
+    fn ttl(&self, group: &str, key: &str) -> Result<Option<Duration>> {
+        let expiry: Option<Option<i64>> = self
+            .connection
+            .prepare_cached(SQL_TTL)?
+            .query_row(params![group, key, now_ms()], |row| row.get(0))
+            .optional()?;
+        Ok(expiry.flatten().map(|at| {
+            Duration::from_millis(u64::try_from(at.saturating_sub(now_ms())).unwrap_or(0))
+        }))
+    }
+
+    fn expire(&self, group: &str, key: &str, ttl: Duration) -> Result<bool> {
+        let changed = self
+            .connection
+            .prepare_cached(SQL_EXPIRE)?
+            .execute(params![group, key, expires_at(ttl), now_ms()])?;
+        Ok(changed > 0)
+    }
+
+    fn get_many(&self, group: &str, keys: &[&str]) -> Result<usize> {
+        let json = serde_json::to_string(keys).map_err(|error| Failure::new(error.to_string()))?;
+        let mut statement = self.connection.prepare_cached(SQL_GET_MANY)?;
+        let mut rows = statement.query(params![group, json, now_ms()])?;
+        let mut found = std::collections::HashMap::with_capacity(keys.len());
+        while let Some(row) = rows.next()? {
+            found.insert(row.get::<_, String>(0)?, row.get::<_, String>(1)?);
+        }
+        let values: Vec<Option<String>> = keys.iter().map(|key| found.remove(*key)).collect();
+        Ok(values.iter().filter(|value| value.is_some()).count())
+    }
+
+    fn set_many(&self, group: &str, rows: &[(&str, &str)]) -> Result<()> {
+        let transaction = rusqlite::Transaction::new_unchecked(
+            &self.connection,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        for (key, value) in rows {
+            transaction.prepare_cached(SQL_UPSERT)?.execute(params![
+                group,
+                key,
+                value,
+                Option::<i64>::None
+            ])?;
+        }
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn set_bytes(&self, group: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.connection
+            .prepare_cached(SQL_UPSERT)?
+            .execute(params![group, key, value, Option::<i64>::None])?;
+        Ok(())
+    }
+
+    fn get_bytes(&self, group: &str, key: &str) -> Result<Option<Vec<u8>>> {
+        let row = self
+            .connection
+            .prepare_cached(SQL_GET)?
+            .query_row(params![group, key], |row| {
+                Ok((row.get::<_, Vec<u8>>(0)?, row.get::<_, Option<i64>>(1)?))
+            })
+            .optional()?;
+        Ok(row
+            .filter(|(_, expires_at)| expires_at.is_none_or(|at| at > now_ms()))
+            .map(|(value, _)| value))
     }
 
     fn scoped_set(&self, group: &str, key: &str, value: &str) -> Result<()> {

@@ -385,6 +385,109 @@ fn compact(backend: &dyn Backend, _plan: &Plan, _data: &DataSet, _index: usize) 
     expect(archived, || "compact archived nothing".to_owned())
 }
 
+// Issue 14: counters, expiry control, batches and large binary values.
+
+fn increment(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let key = permuted(index, plan.keys);
+    let value = backend.increment(data.group_of(key), data.key(key), 1)?;
+    expect(value >= 1, || format!("increment gave {value}"))
+}
+
+fn ttl(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let key = permuted(index, plan.keys);
+    backend.ttl(data.group_of(key), data.key(key)).map(drop)
+}
+
+fn expire(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let key = permuted(index, plan.keys);
+    let ttl = Duration::from_secs(3_600);
+    let changed = backend.expire(data.group_of(key), data.key(key), ttl)?;
+    expect(changed, || format!("key {} is missing", data.key(key)))
+}
+
+/// How many keys one batch call reads or writes.
+const BATCH: usize = 100;
+
+/// The `BATCH` keys of group `index % groups` (the data set spreads keys round-robin).
+fn batch_keys<'d>(plan: &Plan, data: &'d DataSet, index: usize) -> (&'d str, Vec<&'d str>) {
+    let group = index % plan.groups;
+    let keys = (0..BATCH)
+        .map(|offset| data.key(group + offset * plan.groups))
+        .collect();
+    (data.group_of(group), keys)
+}
+
+fn get_many(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let (group, keys) = batch_keys(plan, data, index);
+    let found = backend.get_many(group, &keys)?;
+    expect(found == BATCH, || {
+        format!("get_many found {found} of {BATCH}")
+    })
+}
+
+fn get_100(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let (group, keys) = batch_keys(plan, data, index);
+    let mut found = 0;
+    for key in keys {
+        found += usize::from(backend.get(group, key)?.is_some());
+    }
+    expect(found == BATCH, || {
+        format!("100 gets found {found} of {BATCH}")
+    })
+}
+
+fn set_many(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let (group, keys) = batch_keys(plan, data, index);
+    let rows: Vec<(&str, &str)> = keys.into_iter().map(|key| (key, data.value())).collect();
+    backend.set_many(group, &rows)
+}
+
+/// One mebibyte of bytes that are not UTF-8 (every byte value, NULs included).
+fn mebibyte() -> &'static [u8] {
+    static VALUE: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    VALUE.get_or_init(|| {
+        (0..1_048_576_usize)
+            .map(|index| u8::try_from(index % 251).unwrap_or(0) ^ 0x80)
+            .collect()
+    })
+}
+
+fn batch_read_plan(scale: Scale, _mode: Mode) -> Plan {
+    Plan {
+        keys: scale.keys,
+        groups: 100,
+        operations: scale.keys / 100,
+    }
+}
+
+fn big_plan(_scale: Scale, _mode: Mode) -> Plan {
+    Plan {
+        keys: 16,
+        groups: 1,
+        operations: 50,
+    }
+}
+
+fn set_bytes_1mib(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let key = index % plan.keys;
+    backend.set_bytes(data.group_of(key), data.key(key), mebibyte())
+}
+
+fn fill_big(backend: &dyn Backend, plan: &Plan, data: &DataSet, _index: usize) -> Result<()> {
+    for key in 0..plan.keys {
+        backend.set_bytes(data.group_of(key), data.key(key), mebibyte())?;
+    }
+    Ok(())
+}
+
+fn get_bytes_1mib(backend: &dyn Backend, plan: &Plan, data: &DataSet, index: usize) -> Result<()> {
+    let key = index % plan.keys;
+    let value = backend.get_bytes(data.group_of(key), data.key(key))?;
+    expect(value.is_some_and(|value| value.len() == 1_048_576), || {
+        format!("key {} is not 1 MiB", data.key(key))
+    })
+}
+
 /// Every workload, in report order.
 pub static WORKLOADS: &[Workload] = &[
     Workload {
@@ -640,6 +743,89 @@ pub static WORKLOADS: &[Workload] = &[
         prepare: nothing,
         before_each: Some(fill_points),
         operation: compact,
+        peer: None,
+    },
+    Workload {
+        name: "increment",
+        summary: "increment by 1 of a key (new, then existing), one write transaction",
+        plan: write_plan,
+        contents: Contents::Empty,
+        prepare: nothing,
+        before_each: None,
+        operation: increment,
+        peer: None,
+    },
+    Workload {
+        name: "ttl",
+        summary: "ttl of an existing key",
+        plan: read_plan,
+        contents: Contents::DataSet,
+        prepare: nothing,
+        before_each: None,
+        operation: ttl,
+        peer: None,
+    },
+    Workload {
+        name: "expire",
+        summary: "expire (1 hour) of an existing key, value untouched",
+        plan: write_plan,
+        contents: Contents::DataSet,
+        prepare: nothing,
+        before_each: None,
+        operation: expire,
+        peer: None,
+    },
+    Workload {
+        name: "get_many",
+        summary: "get_many of 100 existing keys of one group: one lock, one statement",
+        plan: batch_read_plan,
+        contents: Contents::DataSet,
+        prepare: nothing,
+        before_each: None,
+        operation: get_many,
+        peer: None,
+    },
+    Workload {
+        name: "get_100",
+        summary: "the same 100 keys as get_many, read by 100 get calls",
+        plan: batch_read_plan,
+        contents: Contents::DataSet,
+        prepare: nothing,
+        before_each: None,
+        operation: get_100,
+        peer: None,
+    },
+    Workload {
+        name: "set_many",
+        summary: "set_many of 100 keys of one group in one transaction",
+        plan: |scale, mode| Plan {
+            operations: (write_plan(scale, mode).operations / 100).max(10),
+            ..write_plan(scale, mode)
+        },
+        contents: Contents::Empty,
+        prepare: nothing,
+        before_each: None,
+        operation: set_many,
+        peer: None,
+    },
+    Workload {
+        name: "set_bytes_1mib",
+        summary: "set_bytes of a 1 MiB binary value (16 keys overwritten in turn)",
+        plan: big_plan,
+        contents: Contents::Empty,
+        prepare: nothing,
+        before_each: None,
+        operation: set_bytes_1mib,
+        peer: None,
+    },
+    Workload {
+        name: "get_bytes_1mib",
+        summary: "get_bytes of a 1 MiB binary value",
+        plan: big_plan,
+        contents: Contents::Empty,
+        prepare: fill_big,
+        before_each: None,
+        operation: get_bytes_1mib,
         peer: None,
     },
 ];

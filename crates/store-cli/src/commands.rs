@@ -9,7 +9,7 @@ use store_cli::entry_lines::{self, EntryLine};
 use crate::failure::Failure;
 use crate::journal;
 use crate::output::Output;
-use crate::{progress, Command, Global, JournalCommand, WorkspaceCommand};
+use crate::{progress, values, Command, Global, JournalCommand, WorkspaceCommand};
 
 /// Runs one command against the store the global options describe.
 pub(crate) fn run(global: &Global, command: Command) -> Result<(), Failure> {
@@ -55,15 +55,17 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
                 value
             };
             match ttl {
+                _ if value == "-" => values::set_from_stdin(store, &group, &key, ttl)?,
                 Some(ttl) => store.set_with_ttl(&group, &key, &value, ttl)?,
                 None => store.set(&group, &key, &value)?,
             }
             output.done()?;
         }
-        Command::Get { group, key } => {
-            let value = store.get(&group, &key)?;
-            output.raw(&value, &Value::String(value.clone()))?;
-        }
+        Command::Get { group, key } => values::get(store, output, &group, &key)?,
+        Command::Incr { group, key, delta } => values::incr(store, output, &group, &key, delta)?,
+        Command::Ttl { group, key } => values::ttl(store, output, &group, &key)?,
+        Command::Expire { group, key, ttl } => values::expire(store, output, &group, &key, ttl)?,
+        Command::Persist { group, key } => values::persist(store, output, &group, &key)?,
         Command::Delete { group, key } => {
             store.delete(&group, &key)?;
             output.done()?;
@@ -209,6 +211,7 @@ fn export(store: &store::Store, output: &mut Output, group_prefix: &str) -> Resu
             key: entry.key,
             value: entry.value,
             expires_at: entry.expires_at,
+            value_base64: entry.value_bytes.as_deref().map(values::encode),
         };
         output.json_line(&line)?;
         bar.inc(1);
@@ -228,16 +231,29 @@ fn import(store: &store::Store, output: &mut Output, file: Option<&Path>) -> Res
     };
     let entries = entry_lines::parse(BufReader::new(reader))
         .map_err(|error| Failure::bad_input(error.to_string()))?;
-    let bar = progress::bar(output.is_json(), Some(entries.len() as u64), "importing");
-    let imported = store.import(entries.into_iter().map(|line| {
-        bar.inc(1);
-        store::Entry {
+    // Binary values are decoded before anything is written, so a bad one aborts all.
+    let mut decoded = Vec::with_capacity(entries.len());
+    for (index, line) in entries.into_iter().enumerate() {
+        let value_bytes = match line.value_base64.as_deref().map(values::decode) {
+            Some(Err(message)) => {
+                return Err(Failure::bad_input(format!(
+                    "store import: entry {}: {message}",
+                    index + 1
+                )))
+            }
+            Some(Ok(bytes)) => Some(bytes),
+            None => None,
+        };
+        decoded.push(store::Entry {
             group: line.group,
             key: line.key,
             value: line.value,
             expires_at: line.expires_at,
-        }
-    }))?;
+            value_bytes,
+        });
+    }
+    let bar = progress::bar(output.is_json(), Some(decoded.len() as u64), "importing");
+    let imported = store.import(decoded.into_iter().inspect(|_| bar.inc(1)))?;
     bar.finish_and_clear();
     output.line(&imported.to_string(), &json!(imported))?;
     Ok(())

@@ -1,5 +1,7 @@
 //! The JSON lines of `store export` and `store import`: one entry per line,
-//! `{"group","key","value","expires_at"}`.
+//! `{"group","key","value","expires_at"}`, plus `"value_base64"` for a binary value that
+//! is not UTF-8 (its exact bytes, standard base64; `value` then shows them with U+FFFD
+//! replacements and is ignored on import).
 
 use std::fmt;
 use std::io::BufRead;
@@ -22,11 +24,15 @@ pub struct EntryLine {
     pub group: String,
     /// Its key.
     pub key: String,
-    /// Its value.
+    /// Its value (for a binary value, its text with U+FFFD replacements, for reading).
     pub value: String,
     /// When it expires, in Unix milliseconds; `null` or absent for never.
     #[serde(default)]
     pub expires_at: Option<i64>,
+    /// The exact bytes of a binary value that is not UTF-8, in standard base64; when
+    /// present it is what import writes. Absent for text values.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_base64: Option<String>,
 }
 
 /// A line that could not be read or is not an entry. Display, always one line: `store

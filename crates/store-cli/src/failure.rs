@@ -61,7 +61,8 @@ impl From<store::Error> for Failure {
             store::Error::InvalidInput { .. }
             | store::Error::InvalidNamespace { .. }
             | store::Error::Template { .. }
-            | store::Error::Query { .. } => BAD_INPUT,
+            | store::Error::Query { .. }
+            | store::Error::InvalidValue { .. } => BAD_INPUT,
             _ => OTHER,
         };
         Failure {

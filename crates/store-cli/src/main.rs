@@ -32,6 +32,7 @@ mod journal;
 mod output;
 mod progress;
 mod time;
+mod values;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -112,7 +113,8 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Set a value, optionally with a TTL (90s, 5m, 2h, 7d); VALUE - reads it from stdin.
+    /// Set a value, optionally with a TTL (90s, 5m, 2h, 7d). VALUE "-" reads the value from
+    /// standard input, byte for byte (stored as binary when it is not UTF-8).
     Set {
         group: String,
         key: String,
@@ -125,8 +127,30 @@ enum Command {
         #[arg(long, value_parser = time::parse_ttl)]
         ttl: Option<std::time::Duration>,
     },
-    /// Print a value (raw: no newline is added to the value's own).
+    /// Print a value (raw bytes: no newline is added to the value's own). With --json: a
+    /// string, or {"value_base64": ...} for a binary value that is not UTF-8.
     Get { group: String, key: String },
+    /// Add DELTA (default 1, may be negative) to an integer value atomically; prints the new
+    /// value. A missing key counts from 0; a live key keeps its TTL.
+    Incr {
+        group: String,
+        key: String,
+        #[arg(default_value_t = 1, allow_negative_numbers = true)]
+        delta: i64,
+    },
+    /// Print the time a key has left (e.g. "1m 29s 998ms"; --json: milliseconds), or
+    /// "no expiry" (--json: null). Exit status 1 when the key is missing.
+    Ttl { group: String, key: String },
+    /// Make a key expire after TTL (90s, 5m, 2h, 7d) without changing its value. Exit status
+    /// 1 when the key is missing.
+    Expire {
+        group: String,
+        key: String,
+        #[arg(value_parser = time::parse_duration)]
+        ttl: std::time::Duration,
+    },
+    /// Remove a key's TTL without changing its value. Exit status 1 when the key is missing.
+    Persist { group: String, key: String },
     /// Delete a key.
     Delete { group: String, key: String },
     /// Delete every key of a group.

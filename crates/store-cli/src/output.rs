@@ -32,6 +32,16 @@ impl Output {
         }
     }
 
+    /// Prints `plain` byte for byte (no newline added) or, with `--json`, `json` on one
+    /// line.
+    pub(crate) fn raw_bytes(&mut self, plain: &[u8], json: &Value) -> io::Result<()> {
+        if self.is_json {
+            self.json_line(json)
+        } else {
+            self.stdout.write_all(plain)
+        }
+    }
+
     /// Prints `plain` followed by a newline or, with `--json`, `json` on one line.
     pub(crate) fn line(&mut self, plain: &str, json: &impl Serialize) -> io::Result<()> {
         if self.is_json {

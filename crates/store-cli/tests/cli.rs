@@ -1104,3 +1104,101 @@ fn journal_commit_bad_no_field_exits_two_and_commits_nothing() {
     ]);
     assert!(counted.contains(r#""rows":[[0]]"#), "{counted}");
 }
+
+// ---- Binary values, counters and expiry control (issue 14) ----
+
+#[test]
+fn set_stdin_and_get_good_raw_bytes_round_trip() {
+    let shell = Shell::new();
+    let bytes: Vec<u8> = vec![0, 0xff, b'\n', 0xc3, 0x28, 0];
+    let output = shell.run_with_input(&["set", "blocks", "b1", "-"], &bytes);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = shell.run(&["get", "blocks", "b1"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output.stdout, bytes);
+    assert_eq!(
+        shell.json(&["get", "blocks", "b1"]),
+        serde_json::json!({ "value_base64": "AP8KwygA" })
+    );
+    // UTF-8 from standard input is stored as text, newline included.
+    let output = shell.run_with_input(&["set", "g", "text", "-", "--ttl", "1h"], b"hello\n");
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(shell.ok(&["get", "g", "text"]), "hello\n");
+    assert_eq!(shell.json(&["get", "g", "text"]), Value::from("hello\n"));
+}
+
+#[test]
+fn export_import_good_binary_value_as_base64() {
+    let shell = Shell::new();
+    let output = shell.run_with_input(&["set", "blocks", "b1", "-"], &[0xff, 0, 1]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    shell.ok(&["set", "g", "text", "plain"]);
+    let exported = shell.ok(&["export"]);
+    let lines: Vec<Value> = exported
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON line"))
+        .collect();
+    assert_eq!(lines[0]["value_base64"], "/wAB");
+    assert!(lines[1].get("value_base64").is_none(), "{exported}");
+    let copy = Shell::new();
+    let output = copy.run_with_input(&["import"], exported.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(copy.run(&["get", "blocks", "b1"]).stdout, [0xff, 0, 1]);
+    assert_eq!(copy.ok(&["get", "g", "text"]), "plain");
+    let bad = "{\"group\":\"g\",\"key\":\"k\",\"value\":\"\",\"value_base64\":\"!!\"}\n";
+    let output = copy.run_with_input(&["import"], bad.as_bytes());
+    assert_eq!(code(&output), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("value_base64"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn incr_good_counts_and_bad_value_exits_two() {
+    let shell = Shell::new();
+    assert_eq!(shell.ok(&["incr", "counters", "hits"]), "1\n");
+    assert_eq!(shell.ok(&["incr", "counters", "hits", "10"]), "11\n");
+    assert_eq!(shell.ok(&["incr", "counters", "hits", "-20"]), "-9\n");
+    assert_eq!(shell.json(&["incr", "counters", "hits"]), Value::from(-8));
+    shell.ok(&["set", "counters", "name", "alice"]);
+    let output = shell.run(&["incr", "counters", "name"]);
+    assert_eq!(code(&output), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("store.increment: invalid value"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(shell.ok(&["get", "counters", "name"]), "alice");
+}
+
+#[test]
+fn ttl_expire_persist_good_and_missing_key_exits_one() {
+    let shell = Shell::new();
+    shell.ok(&["set", "s", "a", "token"]);
+    assert_eq!(shell.ok(&["ttl", "s", "a"]), "no expiry\n");
+    assert_eq!(shell.json(&["ttl", "s", "a"]), Value::Null);
+    shell.ok(&["expire", "s", "a", "2h"]);
+    assert_eq!(shell.ok(&["get", "s", "a"]), "token");
+    let left = shell
+        .json(&["ttl", "s", "a"])
+        .as_u64()
+        .expect("milliseconds");
+    assert!(left > 7_000_000 && left <= 7_200_000, "{left}");
+    assert!(shell.ok(&["ttl", "s", "a"]).starts_with("1h 59m"));
+    shell.ok(&["persist", "s", "a"]);
+    assert_eq!(shell.ok(&["ttl", "s", "a"]), "no expiry\n");
+    shell.ok(&["persist", "s", "a"]); // already persistent: fine
+    for arguments in [
+        &["ttl", "s", "missing"][..],
+        &["expire", "s", "missing", "1h"],
+        &["persist", "s", "missing"],
+    ] {
+        let output = shell.run(arguments);
+        assert_eq!(code(&output), Some(1), "{arguments:?}: {}", stderr(&output));
+        assert!(stderr(&output).contains("not found"), "{}", stderr(&output));
+    }
+    let output = shell.run(&["expire", "s", "a", "soon"]);
+    assert_eq!(code(&output), Some(2), "{}", stderr(&output));
+}

@@ -45,6 +45,8 @@ use rusqlite::{params, params_from_iter};
 use crate::config::beside_database;
 use crate::crash::crash_point;
 use crate::error::{Error, Result};
+#[cfg(not(feature = "zstd"))]
+use crate::pipeline::archive::NO_ZSTD;
 use crate::pipeline::archive::{
     absolute_text, create_temporary, cutoff_ms, publish_file, remove_quietly, temporary_name,
     write_archive, ArchiveFormat, ArchiveTarget, CompactOptions, DirectoryLock, LOCK_FILE,

@@ -207,9 +207,49 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
+    /// A stored value cannot be what the operation needs: `get` of a value that is not
+    /// UTF-8 text (read it with `get_bytes`), or `increment` of a value that is not a
+    /// decimal integer or would overflow. Nothing was changed.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// store.set_bytes("blocks", "b1", &[0xff, 0x00])?;
+    /// let error = store.get("blocks", "b1").unwrap_err();
+    /// assert!(error.is_invalid_value());
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     r#"store.get: invalid value: group "blocks", key "b1": not UTF-8 text (read it with get_bytes)"#
+    /// );
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[error("{operation}: invalid value: group {group:?}, key {key:?}: {reason}")]
+    InvalidValue {
+        /// The operation that failed, e.g. `store.get`.
+        operation: &'static str,
+        /// The group (local to the namespace for a scoped store).
+        group: String,
+        /// The key.
+        key: String,
+        /// What is wrong with the value.
+        reason: String,
+    },
 }
 
 impl Error {
+    /// True when a stored value was not what the operation needs; see
+    /// [`Error::InvalidValue`].
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// store.set("counters", "name", "alice")?;
+    /// assert!(store.increment("counters", "name", 1).unwrap_err().is_invalid_value());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_invalid_value(&self) -> bool {
+        matches!(self, Error::InvalidValue { .. })
+    }
+
     /// True when the key did not exist or had expired.
     ///
     /// ```
@@ -280,7 +320,8 @@ impl Error {
             | Error::Archive { operation, .. }
             | Error::Export { operation, .. }
             | Error::ReadOnly { operation, .. }
-            | Error::DiskFull { operation, .. } => operation,
+            | Error::DiskFull { operation, .. }
+            | Error::InvalidValue { operation, .. } => operation,
             Error::InvalidNamespace { .. } => "store.scoped.new",
         }
     }

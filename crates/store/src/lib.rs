@@ -10,6 +10,10 @@
 //!   for byte and case-sensitively; `%` and `_` are ordinary characters.
 //! - **Change events**: watchers with `*` wildcards and bounded buffers that never block a
 //!   writer (drops are counted), and callbacks that may call back into the store.
+//! - **Binary values** (`set_bytes`, `get_bytes`; a Go reader sees the same bytes),
+//!   **atomic counters** (`increment`), **expiry control** (`ttl`, `expire`, `persist`,
+//!   `get_and_touch`) and **batches** in one lock (`get_many`, `set_many`,
+//!   `delete_many`), on stores, scoped stores and transactions alike.
 //! - **Templates**: `render` fills a Go `text/template` from a group.
 //! - **Export and import** of entries with their expiry, all or nothing.
 //! - **Namespaces** for many tenants in one file, with key and group quotas checked
@@ -90,6 +94,7 @@ mod stats;
 mod store;
 mod transaction;
 mod transfer;
+mod values;
 mod workspace;
 // The Go text/template engine, a crate of its own (`crates/store-template`).
 use store_template as template;

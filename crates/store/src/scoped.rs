@@ -132,7 +132,7 @@ impl ScopedStore {
         self.scope.config().clone()
     }
 
-    fn operations(&self) -> Operations<'_, Engine> {
+    pub(crate) fn operations(&self) -> Operations<'_, Engine> {
         Operations {
             backend: &*self.store.engine,
             names: &SCOPED_NAMES,
@@ -597,7 +597,7 @@ pub struct ScopedTransaction<'a> {
 }
 
 impl ScopedTransaction<'_> {
-    fn operations(&self) -> Operations<'_, Transaction<'_>> {
+    pub(crate) fn operations(&self) -> Operations<'_, Transaction<'_>> {
         Operations {
             backend: self.transaction,
             names: &SCOPED_TRANSACTION_NAMES,

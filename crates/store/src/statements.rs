@@ -42,6 +42,18 @@ pub mod entries {
     pub const COUNT_GROUPS_PREFIX_UP_TO: &str = source::SQL_COUNT_GROUPS_PREFIX_UP_TO;
     /// Whether a group has a live entry.
     pub const GROUP_IS_LIVE: &str = source::SQL_GROUP_IS_LIVE;
+    /// The expiry of a live entry (`ttl`).
+    pub const TTL: &str = source::SQL_TTL;
+    /// Sets a live entry's expiry (`expire`).
+    pub const EXPIRE: &str = source::SQL_EXPIRE;
+    /// Sets a live entry's expiry and returns its value (`get_and_touch`).
+    pub const EXPIRE_RETURNING: &str = source::SQL_EXPIRE_RETURNING;
+    /// Removes a live entry's expiry (`persist`).
+    pub const PERSIST: &str = source::SQL_PERSIST;
+    /// The live entries among a JSON array of keys (`get_many`).
+    pub const GET_MANY: &str = source::SQL_GET_MANY;
+    /// Deletes the entries among a JSON array of keys (`delete_many`).
+    pub const DELETE_MANY: &str = source::SQL_DELETE_MANY;
     /// How many rows one purge statement removes at most.
     pub const PURGE_BATCH_SIZE: usize = crate::kv::operations::PURGE_BATCH;
 }

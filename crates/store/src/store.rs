@@ -36,7 +36,7 @@ pub struct Store {
 }
 
 impl Store {
-    fn operations(&self) -> Operations<'_, Engine> {
+    pub(crate) fn operations(&self) -> Operations<'_, Engine> {
         self.engine.operations(&STORE_NAMES)
     }
 

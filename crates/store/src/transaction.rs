@@ -181,7 +181,7 @@ fn duplicate(error: &Error) -> Error {
 }
 
 impl Transaction<'_> {
-    fn operations(&self) -> Operations<'_, Self> {
+    pub(crate) fn operations(&self) -> Operations<'_, Self> {
         Operations {
             backend: self,
             names: &TRANSACTION_NAMES,

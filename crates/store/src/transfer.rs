@@ -2,8 +2,10 @@
 //! command line's `export | import`.
 
 use rusqlite::params;
+use rusqlite::types::ValueRef;
 
 use crate::error::Result;
+use crate::kv::entries::bytes;
 use crate::kv::events::{Event, EventType};
 use crate::sqlite::paging::{Paged, PAGE_SIZE};
 use crate::sqlite::sql::{now_ms, text, to_sql_integer, PrefixEnd};
@@ -18,6 +20,7 @@ use crate::store::Store;
 ///     key: "alice".into(),
 ///     value: "token".into(),
 ///     expires_at: None, // Unix milliseconds; None never expires
+///     value_bytes: None, // Some(bytes) for a binary value that is not UTF-8
 /// };
 /// let store = store::Store::open(":memory:")?;
 /// assert_eq!(store.import([entry.clone()])?, 1);
@@ -34,6 +37,23 @@ pub struct Entry {
     pub value: String,
     /// When the entry expires, in Unix milliseconds; `None` never expires.
     pub expires_at: Option<i64>,
+    /// The exact bytes of a binary value that is not valid UTF-8 (written with
+    /// [`Store::set_bytes`]); `value` then holds them with U+FFFD replacements, for
+    /// display only. `None` for a text value (or binary bytes that are valid UTF-8),
+    /// which `value` holds exactly. [`Store::import`] writes `value_bytes` as a `BLOB`
+    /// when it is set, and `value` as text otherwise, so export and import are lossless.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// store.set_bytes("blocks", "b1", &[0xff, 0x00])?;
+    /// let entry = store.export("").next().transpose()?.expect("one entry");
+    /// assert_eq!(entry.value_bytes.as_deref(), Some(&[0xff, 0x00][..]));
+    /// let copy = store::Store::open(":memory:")?;
+    /// copy.import([entry])?;
+    /// assert_eq!(copy.get_bytes("blocks", "b1")?, [0xff, 0x00]);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    pub value_bytes: Option<Vec<u8>>,
 }
 
 const SQL_EXPORT_FIRST: &str = "SELECT group_name, entry_key, entry_value, expires_at FROM entries
@@ -80,11 +100,19 @@ impl Store {
                         statement.query(params![group, end, now_ms(), limit])?
                     };
                     rows.mapped(|row| {
+                        let (value, value_bytes) = match String::from_utf8(bytes(row, 2)?) {
+                            Ok(value) => (value, None),
+                            Err(error) => {
+                                let bytes = error.into_bytes();
+                                (String::from_utf8_lossy(&bytes).into_owned(), Some(bytes))
+                            }
+                        };
                         Ok(Entry {
                             group: text(row, 0)?,
                             key: text(row, 1)?,
-                            value: text(row, 2)?,
+                            value,
                             expires_at: row.get(3)?,
+                            value_bytes,
                         })
                     })
                     .collect()
@@ -121,11 +149,15 @@ impl Store {
             |transaction| {
                 let mut written = 0_usize;
                 for entry in entries {
-                    crate::kv::entries::upsert(
+                    let value = match &entry.value_bytes {
+                        Some(bytes) => ValueRef::Blob(bytes),
+                        None => ValueRef::Text(entry.value.as_bytes()),
+                    };
+                    crate::kv::entries::upsert_value(
                         transaction,
                         &entry.group,
                         &entry.key,
-                        &entry.value,
+                        value,
                         entry.expires_at,
                     )?;
                     written += 1;

@@ -171,7 +171,7 @@ fn open_good_migrates_kv_without_expiry_column() {
 }
 
 #[test]
-fn get_good_invalid_utf8_written_by_another_program_is_read_lossily() {
+fn get_bad_invalid_utf8_written_by_another_program_is_invalid_value() {
     let directory = tempfile::tempdir().expect("temp dir");
     let path = directory.path().join("foreign.db");
     drop(Store::open(&path).expect("create"));
@@ -184,7 +184,16 @@ fn get_good_invalid_utf8_written_by_another_program_is_read_lossily() {
         .expect("insert invalid UTF-8");
     drop(connection);
     let store = Store::open(&path).expect("open");
-    assert_eq!(store.get("g", "k").expect("get"), "a\u{FFFD}b");
+    // Issue 14: a clear error naming the key, not a lossy conversion; the bytes are there.
+    let error = store.get("g", "k").expect_err("not UTF-8");
+    assert!(error.is_invalid_value(), "{error:?}");
+    assert!(
+        error.to_string().contains(r#"group "g", key "k""#),
+        "{error}"
+    );
+    assert_eq!(store.get_bytes("g", "k").expect("get_bytes"), b"a\xffb");
+    // Whole-group reads stay lossy.
+    assert_eq!(store.get_all("g").expect("get_all")["k"], "a\u{FFFD}b");
     let watcher = store.watch("g", "*");
     store.delete("g", "k").expect("delete");
     assert_eq!(

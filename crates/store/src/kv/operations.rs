@@ -10,10 +10,11 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
-use crate::error::{Error, Result};
-use crate::kv::entries::{self, KeyValue, Lookup};
+use crate::error::{Error, QuotaLimit, Result};
+use crate::kv::entries::{self, Expiry, KeyValue, Lookup};
 use crate::kv::events::{Event, EventType};
 use crate::kv::namespace::Scope;
 use crate::sqlite::sql::{self, now_ms};
@@ -72,6 +73,17 @@ pub(crate) struct Names {
     pub(crate) get_fields: &'static str,
     pub(crate) render: &'static str,
     pub(crate) purge_expired: &'static str,
+    pub(crate) get_bytes: &'static str,
+    pub(crate) set_bytes: &'static str,
+    pub(crate) set_bytes_with_ttl: &'static str,
+    pub(crate) increment: &'static str,
+    pub(crate) ttl: &'static str,
+    pub(crate) expire: &'static str,
+    pub(crate) persist: &'static str,
+    pub(crate) get_and_touch: &'static str,
+    pub(crate) get_many: &'static str,
+    pub(crate) set_many: &'static str,
+    pub(crate) delete_many: &'static str,
 }
 
 macro_rules! names {
@@ -96,6 +108,17 @@ macro_rules! names {
             get_fields: concat!($prefix, "get_fields"),
             render: concat!($prefix, "render"),
             purge_expired: concat!($prefix, "purge_expired"),
+            get_bytes: concat!($prefix, "get_bytes"),
+            set_bytes: concat!($prefix, "set_bytes"),
+            set_bytes_with_ttl: concat!($prefix, "set_bytes_with_ttl"),
+            increment: concat!($prefix, "increment"),
+            ttl: concat!($prefix, "ttl"),
+            expire: concat!($prefix, "expire"),
+            persist: concat!($prefix, "persist"),
+            get_and_touch: concat!($prefix, "get_and_touch"),
+            get_many: concat!($prefix, "get_many"),
+            set_many: concat!($prefix, "set_many"),
+            delete_many: concat!($prefix, "delete_many"),
         }
     };
 }
@@ -126,9 +149,19 @@ impl<B: Backend> Operations<'_, B> {
     }
 
     fn get_named(&self, operation: &'static str, group: &str, key: &str) -> Result<String> {
+        let bytes = self.get_bytes_named(operation, group, key)?;
+        into_text(operation, group, key, bytes)
+    }
+
+    /// The value's bytes, whether it was stored as text or bytes.
+    pub(crate) fn get_bytes(&self, group: &str, key: &str) -> Result<Vec<u8>> {
+        self.get_bytes_named(self.names.get_bytes, group, key)
+    }
+
+    fn get_bytes_named(&self, operation: &'static str, group: &str, key: &str) -> Result<Vec<u8>> {
         let stored = self.stored(group);
         let lookup = self.backend.run(operation, "read entry", |connection| {
-            entries::lookup(connection, &stored, key)
+            entries::lookup_bytes(connection, &stored, key)
         })?;
         match lookup {
             Lookup::Live(value) => Ok(value),
@@ -154,7 +187,13 @@ impl<B: Backend> Operations<'_, B> {
     }
 
     pub(crate) fn set(&self, group: &str, key: &str, value: &str) -> Result<()> {
-        self.upsert(self.names.set, group, key, value, None)
+        self.upsert(
+            self.names.set,
+            group,
+            key,
+            ValueRef::Text(value.as_bytes()),
+            None,
+        )
     }
 
     pub(crate) fn set_with_ttl(
@@ -165,7 +204,40 @@ impl<B: Backend> Operations<'_, B> {
         ttl: Duration,
     ) -> Result<()> {
         let expires_at = sql::expires_at(now_ms(), ttl);
-        self.upsert(self.names.set_with_ttl, group, key, value, Some(expires_at))
+        self.upsert(
+            self.names.set_with_ttl,
+            group,
+            key,
+            ValueRef::Text(value.as_bytes()),
+            Some(expires_at),
+        )
+    }
+
+    pub(crate) fn set_bytes(&self, group: &str, key: &str, value: &[u8]) -> Result<()> {
+        self.upsert(
+            self.names.set_bytes,
+            group,
+            key,
+            ValueRef::Blob(value),
+            None,
+        )
+    }
+
+    pub(crate) fn set_bytes_with_ttl(
+        &self,
+        group: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Duration,
+    ) -> Result<()> {
+        let expires_at = sql::expires_at(now_ms(), ttl);
+        self.upsert(
+            self.names.set_bytes_with_ttl,
+            group,
+            key,
+            ValueRef::Blob(value),
+            Some(expires_at),
+        )
     }
 
     fn upsert(
@@ -173,13 +245,13 @@ impl<B: Backend> Operations<'_, B> {
         operation: &'static str,
         group: &str,
         key: &str,
-        value: &str,
+        value: ValueRef<'_>,
         expires_at: Option<i64>,
     ) -> Result<()> {
         let stored = self.stored(group);
         match self.scope.filter(|scope| scope.has_quota()) {
             None => self.backend.run(operation, "write entry", |connection| {
-                entries::upsert(connection, &stored, key, value, expires_at)
+                entries::upsert_value(connection, &stored, key, value, expires_at)
             })?,
             Some(scope) => {
                 // The check and the write share one write-locked transaction, so no other
@@ -189,7 +261,7 @@ impl<B: Backend> Operations<'_, B> {
                     .run_atomic(operation, "write entry", |connection| {
                         let refused = scope.refusal(connection, &stored, key)?;
                         if refused.is_none() {
-                            entries::upsert(connection, &stored, key, value, expires_at)?;
+                            entries::upsert_value(connection, &stored, key, value, expires_at)?;
                         }
                         Ok(refused)
                     })?;
@@ -200,7 +272,7 @@ impl<B: Backend> Operations<'_, B> {
         }
         if self.backend.wants_events() {
             self.backend
-                .emit(Event::new(EventType::Set, &stored, key, value));
+                .emit(Event::new(EventType::Set, &stored, key, &event_text(value)));
         }
         Ok(())
     }
@@ -397,6 +469,274 @@ impl<B: Backend> Operations<'_, B> {
             self.backend.yield_to_waiters();
         }
     }
+}
+
+/// What an `increment` found inside its transaction.
+enum Increment {
+    Done(i64),
+    NotInteger,
+    Overflow(i64),
+    Refused(QuotaLimit),
+}
+
+/// Counters, expiry control and batches (issue 14).
+impl<B: Backend> Operations<'_, B> {
+    /// Adds `delta` to the integer value of a key in one write transaction (`BEGIN
+    /// IMMEDIATE`), so concurrent increments from threads or processes never lose an
+    /// update. A missing or expired key counts from 0 and is created with no expiry (after
+    /// the quota check, in a namespace); a live key keeps its expiry, as Redis `INCR` does.
+    pub(crate) fn increment(&self, group: &str, key: &str, delta: i64) -> Result<i64> {
+        let operation = self.names.increment;
+        let stored = self.stored(group);
+        let quota = self.scope.filter(|scope| scope.has_quota());
+        let outcome = self
+            .backend
+            .run_atomic(operation, "increment entry", |connection| {
+                let (current, expires_at) = if let Some((bytes, expires_at)) =
+                    entries::live_bytes(connection, &stored, key)?
+                {
+                    let Some(current) = parse_integer(&bytes) else {
+                        return Ok(Increment::NotInteger);
+                    };
+                    (current, expires_at)
+                } else {
+                    if let Some(scope) = quota {
+                        if let Some(limit) = scope.refusal(connection, &stored, key)? {
+                            return Ok(Increment::Refused(limit));
+                        }
+                    }
+                    (0, None)
+                };
+                let Some(next) = current.checked_add(delta) else {
+                    return Ok(Increment::Overflow(current));
+                };
+                let text = next.to_string();
+                entries::upsert_value(
+                    connection,
+                    &stored,
+                    key,
+                    ValueRef::Text(text.as_bytes()),
+                    expires_at,
+                )?;
+                Ok(Increment::Done(next))
+            })?;
+        let invalid = |reason: String| Error::InvalidValue {
+            operation,
+            group: group.to_owned(),
+            key: key.to_owned(),
+            reason,
+        };
+        match outcome {
+            Increment::Done(next) => {
+                if self.backend.wants_events() {
+                    self.backend
+                        .emit(Event::new(EventType::Set, &stored, key, &next.to_string()));
+                }
+                Ok(next)
+            }
+            Increment::NotInteger => Err(invalid("not a decimal integer".to_owned())),
+            Increment::Overflow(current) => Err(invalid(format!(
+                "{current} + {delta} overflows a 64-bit signed integer"
+            ))),
+            Increment::Refused(limit) => Err(quota.map_or_else(
+                || Error::invalid_input(operation, "quota"),
+                |scope| scope.quota_error(operation, limit),
+            )),
+        }
+    }
+
+    /// The time a live key has left: `None` when it never expires.
+    pub(crate) fn ttl(&self, group: &str, key: &str) -> Result<Option<Duration>> {
+        let operation = self.names.ttl;
+        let stored = self.stored(group);
+        let expiry = self.backend.run(operation, "read expiry", |connection| {
+            entries::expiry(connection, &stored, key)
+        })?;
+        match expiry {
+            Expiry::Missing => Err(not_found(operation, group, key)),
+            Expiry::Never => Ok(None),
+            Expiry::At(expires_at) => {
+                let left = u64::try_from(expires_at.saturating_sub(now_ms())).unwrap_or(0);
+                Ok(Some(Duration::from_millis(left.max(1))))
+            }
+        }
+    }
+
+    /// Gives a live key a new expiry `ttl` from now without rewriting its value; false
+    /// when there is no live key. Emits `Set` with the current value.
+    pub(crate) fn expire(&self, group: &str, key: &str, ttl: Duration) -> Result<bool> {
+        let stored = self.stored(group);
+        let expires_at = sql::expires_at(now_ms(), ttl);
+        let wants_events = self.backend.wants_events();
+        let value = self
+            .backend
+            .run(self.names.expire, "write expiry", |connection| {
+                entries::expire(connection, &stored, key, expires_at, wants_events)
+            })?;
+        self.emit_set(&stored, key, value.as_deref(), wants_events);
+        Ok(value.is_some())
+    }
+
+    /// Removes a live key's expiry without rewriting its value; false when there is no
+    /// live key or it had no expiry. Emits `Set` with the current value when it changed.
+    pub(crate) fn persist(&self, group: &str, key: &str) -> Result<bool> {
+        let stored = self.stored(group);
+        let wants_events = self.backend.wants_events();
+        let value = self
+            .backend
+            .run(self.names.persist, "write expiry", |connection| {
+                entries::persist(connection, &stored, key, wants_events)
+            })?;
+        self.emit_set(&stored, key, value.as_deref(), wants_events);
+        Ok(value.is_some())
+    }
+
+    /// `get` that also sets the key's expiry to `ttl` from now (a sliding expiry), in one
+    /// statement. Emits `Set` with the value.
+    pub(crate) fn get_and_touch(&self, group: &str, key: &str, ttl: Duration) -> Result<String> {
+        let operation = self.names.get_and_touch;
+        let stored = self.stored(group);
+        let expires_at = sql::expires_at(now_ms(), ttl);
+        let touched = self.backend.run(operation, "touch entry", |connection| {
+            entries::expire(connection, &stored, key, expires_at, true)
+        })?;
+        let Some(bytes) = touched else {
+            // Not live: the ordinary read reports it (and deletes an expired row).
+            return self.get_named(operation, group, key);
+        };
+        let wants_events = self.backend.wants_events();
+        self.emit_set(&stored, key, Some(&bytes), wants_events);
+        into_text(operation, group, key, bytes)
+    }
+
+    fn emit_set(&self, stored: &str, key: &str, value: Option<&[u8]>, wants_events: bool) {
+        if let (Some(value), true) = (value, wants_events) {
+            self.backend.emit(Event::new(
+                EventType::Set,
+                stored,
+                key,
+                &String::from_utf8_lossy(value),
+            ));
+        }
+    }
+
+    /// The live values of `keys` in their order, `None` for a missing or expired key: one
+    /// lock and one statement. Expired rows are left for the purge.
+    pub(crate) fn get_many<K: AsRef<str>>(
+        &self,
+        group: &str,
+        keys: &[K],
+    ) -> Result<Vec<Option<String>>> {
+        let operation = self.names.get_many;
+        let stored = self.stored(group);
+        let values = self.backend.run(operation, "read entries", |connection| {
+            entries::get_many(connection, &stored, keys)
+        })?;
+        values
+            .into_iter()
+            .zip(keys)
+            .map(|(value, key)| {
+                value
+                    .map(|bytes| into_text(operation, group, key.as_ref(), bytes))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// Writes every entry in one write transaction: all of them, or (on a quota refusal or
+    /// a database failure) none. Emits `Set` for each after the commit.
+    pub(crate) fn set_many<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        group: &str,
+        pairs: &[(K, V)],
+    ) -> Result<()> {
+        let operation = self.names.set_many;
+        let stored = self.stored(group);
+        let quota = self.scope.filter(|scope| scope.has_quota());
+        let refused = self
+            .backend
+            .run_atomic(operation, "write entries", |connection| {
+                // A savepoint, so that a refusal inside a caller's transaction undoes the
+                // entries of this batch already written, and nothing else.
+                if quota.is_some() {
+                    connection.execute_batch("SAVEPOINT store_set_many")?;
+                }
+                for (key, value) in pairs {
+                    let key = key.as_ref();
+                    if let Some(scope) = quota {
+                        if let Some(limit) = scope.refusal(connection, &stored, key)? {
+                            connection.execute_batch(
+                                "ROLLBACK TO store_set_many; RELEASE store_set_many",
+                            )?;
+                            return Ok(Some((scope, limit)));
+                        }
+                    }
+                    let value = ValueRef::Text(value.as_ref().as_bytes());
+                    entries::upsert_value(connection, &stored, key, value, None)?;
+                }
+                if quota.is_some() {
+                    connection.execute_batch("RELEASE store_set_many")?;
+                }
+                Ok(None)
+            })?;
+        if let Some((scope, limit)) = refused {
+            return Err(scope.quota_error(operation, limit));
+        }
+        if self.backend.wants_events() {
+            for (key, value) in pairs {
+                self.backend.emit(Event::new(
+                    EventType::Set,
+                    &stored,
+                    key.as_ref(),
+                    value.as_ref(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every key of `keys` (live or expired) in one statement; returns how many
+    /// rows went. Emits `Delete` for each after the commit.
+    pub(crate) fn delete_many<K: AsRef<str>>(&self, group: &str, keys: &[K]) -> Result<usize> {
+        let stored = self.stored(group);
+        let removed =
+            self.backend
+                .run_atomic(self.names.delete_many, "delete entries", |connection| {
+                    entries::delete_many(connection, &stored, keys)
+                })?;
+        if self.backend.wants_events() {
+            for key in &removed {
+                self.backend
+                    .emit(Event::new(EventType::Delete, &stored, key, ""));
+            }
+        }
+        Ok(removed.len())
+    }
+}
+
+/// A value as text; bytes that are not UTF-8 are an error naming the key, never a lossy
+/// conversion.
+fn into_text(operation: &'static str, group: &str, key: &str, bytes: Vec<u8>) -> Result<String> {
+    String::from_utf8(bytes).map_err(|_| Error::InvalidValue {
+        operation,
+        group: group.to_owned(),
+        key: key.to_owned(),
+        reason: "not UTF-8 text (read it with get_bytes)".to_owned(),
+    })
+}
+
+/// The text an event carries for a value: bytes that are not UTF-8 are shown with
+/// U+FFFD replacements (events carry text).
+fn event_text(value: ValueRef<'_>) -> Cow<'_, str> {
+    match value {
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => String::from_utf8_lossy(bytes),
+        _ => Cow::Borrowed(""),
+    }
+}
+
+/// A counter's value: optional sign and decimal digits, nothing else (no spaces).
+fn parse_integer(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
 }
 
 fn not_found(operation: &'static str, group: &str, key: &str) -> Error {

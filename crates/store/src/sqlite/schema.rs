@@ -391,26 +391,75 @@ fn reserve_shm(connection: &Connection, path: &Path, wal_size_limit: u64) -> Res
     ended.map_err(database_failed)
 }
 
+/// The `-shm` descriptors this process opened, by (device, inode), never closed.
+///
+/// Closing a descriptor drops every POSIX lock the process holds on the file, the locks
+/// SQLite's own connections hold on the `-shm` included: another process could then
+/// take the WAL index over and truncate it under this process's mapping (a SIGBUS, seen
+/// with four processes opening one new file at once). So each `-shm` is opened once per
+/// process and its descriptor kept.
+#[cfg(unix)]
+static SHM_HANDLES: std::sync::Mutex<Vec<((u64, u64), std::fs::File)>> =
+    std::sync::Mutex::new(Vec::new());
+
 /// Writes a zero byte at the end of every 4 KiB page of `shm` from its current end up
 /// to `target` bytes; nothing when the file is missing or already that long.
 fn extend_shm(shm: &Path, target: u64) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-
     // Only an existing -shm: SQLite creates it; a missing one means no WAL index is used.
-    let mut file = match std::fs::OpenOptions::new().write(true).open(shm) {
-        Ok(file) => file,
-        // Missing: no WAL index is in use. Not writable by this user (SQLite gives the
-        // -shm the database file's permissions): SQLite extends it itself.
+    let metadata = match std::fs::metadata(shm) {
+        Ok(metadata) => metadata,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(error) => return Err(error),
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let identity = (metadata.dev(), metadata.ino());
+        let mut handles = SHM_HANDLES
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = handles.iter().position(|(known, _)| *known == identity);
+        let index = if let Some(index) = known {
+            index
+        } else {
+            let Some(file) = open_shm(shm)? else {
+                return Ok(());
+            };
+            handles.push((identity, file));
+            handles.len() - 1
+        };
+        write_pages(&mut handles[index].1, target)
+    }
+    #[cfg(not(unix))]
+    {
+        drop(metadata);
+        match open_shm(shm)? {
+            Some(mut file) => write_pages(&mut file, target),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Opens the `-shm` for writing; `None` when it is gone or not writable by this user
+/// (SQLite gives the `-shm` the database file's permissions and extends it itself).
+fn open_shm(shm: &Path) -> std::io::Result<Option<std::fs::File>> {
+    match std::fs::OpenOptions::new().write(true).open(shm) {
+        Ok(file) => Ok(Some(file)),
         Err(error)
             if matches!(
                 error.kind(),
                 std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied
             ) =>
         {
-            return Ok(())
+            Ok(None)
         }
-        Err(error) => return Err(error),
-    };
+        Err(error) => Err(error),
+    }
+}
+
+fn write_pages(file: &mut std::fs::File, target: u64) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+
     let current = file.metadata()?.len();
     // The last byte of the page holding the current end lies at or past the end.
     let mut page = current / SHM_PAGE_BYTES;

@@ -1,0 +1,152 @@
+//! Binary values, counters and expiry control (issue 14): `get` and `set … -` with raw
+//! bytes, `incr`, `ttl`, `expire`, `persist`.
+
+use std::io::Read;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{json, Value};
+
+use crate::failure::Failure;
+use crate::output::Output;
+
+/// Reads all of standard input as raw bytes (any bytes: NUL and invalid UTF-8 included).
+pub(crate) fn read_stdin_bytes() -> Result<Vec<u8>, Failure> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut bytes)
+        .map_err(|error| Failure::other(format!("store set: read standard input: {error}")))?;
+    Ok(bytes)
+}
+
+/// `set GROUP KEY -`: the bytes of standard input, exactly; stored as text when they are
+/// UTF-8, as a binary value otherwise.
+pub(crate) fn set_from_stdin(
+    store: &store::Store,
+    group: &str,
+    key: &str,
+    ttl: Option<Duration>,
+) -> Result<(), Failure> {
+    match String::from_utf8(read_stdin_bytes()?) {
+        Ok(text) => match ttl {
+            Some(ttl) => store.set_with_ttl(group, key, &text, ttl)?,
+            None => store.set(group, key, &text)?,
+        },
+        Err(error) => {
+            let bytes = error.into_bytes();
+            match ttl {
+                Some(ttl) => store.set_bytes_with_ttl(group, key, &bytes, ttl)?,
+                None => store.set_bytes(group, key, &bytes)?,
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `get`: the value's bytes as they are; with `--json`, a string, or
+/// `{"value_base64": …}` for bytes that are not UTF-8.
+pub(crate) fn get(
+    store: &store::Store,
+    output: &mut Output,
+    group: &str,
+    key: &str,
+) -> Result<(), Failure> {
+    // The command is `get`: a missing key reads as `store.get`'s error, as before.
+    let bytes = store.get_bytes(group, key).map_err(|error| match error {
+        store::Error::NotFound { group, key, .. } => store::Error::NotFound {
+            operation: "store.get",
+            group,
+            key,
+        },
+        other => other,
+    })?;
+    let json = match std::str::from_utf8(&bytes) {
+        Ok(text) => Value::String(text.to_owned()),
+        Err(_) => json!({ "value_base64": encode(&bytes) }),
+    };
+    output.raw_bytes(&bytes, &json)?;
+    Ok(())
+}
+
+/// `incr GROUP KEY [DELTA]`: prints the new value.
+pub(crate) fn incr(
+    store: &store::Store,
+    output: &mut Output,
+    group: &str,
+    key: &str,
+    delta: i64,
+) -> Result<(), Failure> {
+    let value = store.increment(group, key, delta)?;
+    output.line(&value.to_string(), &json!(value))?;
+    Ok(())
+}
+
+/// `ttl GROUP KEY`: the time left (`1m 29s 998ms`; `--json`: milliseconds), or
+/// `no expiry` (`--json`: `null`); exit 1 for a missing key.
+pub(crate) fn ttl(
+    store: &store::Store,
+    output: &mut Output,
+    group: &str,
+    key: &str,
+) -> Result<(), Failure> {
+    match store.ttl(group, key)? {
+        None => output.line("no expiry", &Value::Null)?,
+        Some(left) => {
+            let left = Duration::from_millis(u64::try_from(left.as_millis()).unwrap_or(u64::MAX));
+            let millis = u64::try_from(left.as_millis()).unwrap_or(u64::MAX);
+            output.line(
+                &humantime::format_duration(left).to_string(),
+                &json!(millis),
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `expire GROUP KEY TTL`: exit 1 when the key is missing.
+pub(crate) fn expire(
+    store: &store::Store,
+    output: &mut Output,
+    group: &str,
+    key: &str,
+    ttl: Duration,
+) -> Result<(), Failure> {
+    if !store.expire(group, key, ttl)? {
+        return Err(missing("store expire", group, key));
+    }
+    output.done()?;
+    Ok(())
+}
+
+/// `persist GROUP KEY`: exit 1 when the key is missing; a key with no expiry is fine.
+pub(crate) fn persist(
+    store: &store::Store,
+    output: &mut Output,
+    group: &str,
+    key: &str,
+) -> Result<(), Failure> {
+    if !store.persist(group, key)? && !store.exists(group, key)? {
+        return Err(missing("store persist", group, key));
+    }
+    output.done()?;
+    Ok(())
+}
+
+fn missing(operation: &str, group: &str, key: &str) -> Failure {
+    Failure::not_found(format!(
+        "{operation}: not found: group {group:?}, key {key:?}"
+    ))
+}
+
+/// Standard base64 with padding, the encoding of `value_base64`.
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Decodes a `value_base64`.
+pub(crate) fn decode(text: &str) -> Result<Vec<u8>, String> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|error| format!("value_base64: {error}"))
+}
