@@ -49,11 +49,6 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
             value,
             ttl,
         } => {
-            let value = if value == "-" {
-                read_value_from_stdin()?
-            } else {
-                value
-            };
             match ttl {
                 _ if value == "-" => values::set_from_stdin(store, &group, &key, ttl)?,
                 Some(ttl) => store.set_with_ttl(&group, &key, &value, ttl)?,
@@ -179,21 +174,6 @@ fn stats(store: &store::Store, output: &mut Output) -> Result<(), Failure> {
         }
     }
     Ok(())
-}
-
-/// The value of `set GROUP KEY -`: the whole of standard input, exactly as read.
-fn read_value_from_stdin() -> Result<String, Failure> {
-    let mut bytes = Vec::new();
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut bytes)
-        .map_err(|error| Failure::other(format!("store set: read standard input: {error}")))?;
-    String::from_utf8(bytes).map_err(|error| {
-        Failure::bad_input(format!(
-            "store set: the value on standard input is not UTF-8 (invalid byte at offset {})",
-            error.utf8_error().valid_up_to()
-        ))
-    })
 }
 
 fn read_template(path: &Path) -> Result<String, Failure> {
