@@ -70,6 +70,8 @@ mod sqlite;
 // Key-value: the entries SQL, namespaces, events and the operations written once.
 mod kv;
 // The public face and what is not yet in a layer of its own.
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod civil;
 mod compact;
 mod export;
@@ -91,6 +93,8 @@ pub mod statements;
 use kv::{entries, events, operations};
 use sqlite::{connection as database, paging, query as rows, schema, sql};
 
+#[cfg(feature = "tokio")]
+pub use crate::asynchronous::{AsyncScopedStore, AsyncStore, AsyncWatcher, PageStream};
 pub use crate::compact::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::config::{
     Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
