@@ -86,7 +86,10 @@ async fn main() -> Result<(), Failure> {
         ("SET size 10", "OK"),
         ("GET colour", "blue"),
         ("COUNT", "2"),
-        ("GET missing", r#"ERR store.get: not found: group "kv", key "missing""#),
+        (
+            "GET missing",
+            r#"ERR store.get: not found: group "kv", key "missing""#,
+        ),
     ];
     for (request, expected) in exchanges {
         writer.write_all(format!("{request}\n").as_bytes()).await?;

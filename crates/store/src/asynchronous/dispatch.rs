@@ -6,6 +6,7 @@ use std::future::Future;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -75,12 +76,14 @@ impl Inline {
     }
 
     /// Runs `work` here and now if `kind` allows it, no callback is registered (user code
-    /// never runs on a runtime thread) and the connection is free this instant; `None`
-    /// when it must run off the runtime instead (nothing was done).
+    /// never runs on a runtime thread), no earlier call waits on the worker (calls keep
+    /// their order) and the connection is free this instant; `None` when it must run off
+    /// the runtime instead (nothing was done).
     pub(crate) fn attempt<T>(
         self,
         kind: Kind,
         store: &Store,
+        worker: &Worker,
         work: impl FnOnce() -> Result<T>,
     ) -> Option<Result<T>> {
         let allowed = match kind {
@@ -88,7 +91,7 @@ impl Inline {
             Kind::Write => self.writes,
             Kind::Long => false,
         };
-        if !allowed || store.inner.events.has_callbacks() {
+        if !allowed || store.inner.events.has_callbacks() || !worker.is_idle() {
             return None;
         }
         without_waiting(work)
@@ -101,6 +104,9 @@ impl Inline {
 #[derive(Clone)]
 pub(crate) struct Worker {
     queue: Result<Sender<Job>, Arc<(io::ErrorKind, String)>>,
+    /// Calls queued or running: while any is, no call runs inline, so that calls run in
+    /// the order they were made even when an earlier one's future was dropped.
+    pending: Arc<AtomicUsize>,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -119,10 +125,16 @@ impl Worker {
                 }
             });
         Worker {
+            pending: Arc::new(AtomicUsize::new(0)),
             queue: started
                 .map(|_| sender)
                 .map_err(|error| Arc::new((error.kind(), error.to_string()))),
         }
+    }
+
+    /// True when no call is queued or running on the thread.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.pending.load(Ordering::Acquire) == 0
     }
 
     /// Runs `work` on the worker thread. The work runs to its end even if the returned
@@ -134,10 +146,13 @@ impl Worker {
         T: Send + 'static,
     {
         let (sender, receiver) = oneshot::channel();
+        let pending = Arc::clone(&self.pending);
+        pending.fetch_add(1, Ordering::AcqRel);
         let queued = match &self.queue {
             Ok(queue) => queue
                 .send(Box::new(move || {
                     let outcome = panic::catch_unwind(AssertUnwindSafe(work));
+                    pending.fetch_sub(1, Ordering::AcqRel);
                     // The caller may have stopped waiting: the work is done all the same.
                     let _ = sender.send(outcome);
                 }))
@@ -201,6 +216,7 @@ macro_rules! call {
         if let Some(outcome) = $self.inline.attempt(
             $crate::asynchronous::dispatch::Kind::$kind,
             &$self.store,
+            &$self.worker,
             || {
                 let $name = &$handle;
                 // Here the arguments are still borrowed: `&group` is a `&&str`.
