@@ -11,37 +11,65 @@
 //! - **Inline**, on the task's own thread, for point reads (`get`, `exists`,
 //!   `get_split`, `get_fields`) and, on an in-memory store, point writes (`set`,
 //!   `set_with_ttl`, `delete`) — but only when the connection lock is free at that
-//!   instant (a try-lock) and no `on_change` callback is registered (user code never
-//!   runs on a runtime thread). A busy lock refuses the attempt before any statement
-//!   runs, and the call goes off-thread instead.
-//! - **Off-thread**, on tokio's blocking pool (`spawn_blocking`), for everything else:
-//!   every write to a file (a commit in [`Durability::Full`](crate::Durability::Full)
-//!   waits for `fsync`, and in `Normal` an automatic checkpoint may), scans (`count`,
-//!   `get_all`, `groups`, `render`), transactions, purges, the journal, open and close,
-//!   and each page of a stream. On a file-backed store a commit hook refuses any write
-//!   attempted inline — a `get` that finds an expired row deletes it — so that attempt
-//!   is rolled back and made again off-thread.
+//!   instant (a try-lock), no call of this store is queued on its thread (calls keep
+//!   their order) and no `on_change` callback is registered (user code never runs on a
+//!   runtime thread). A busy lock refuses the attempt before any statement runs, and the
+//!   call goes off-thread instead. A point read takes about 2 µs: less than a thread
+//!   hop, and less than many a runtime's own bookkeeping per poll.
+//! - **Off-thread**, on the store's own thread (one per [`AsyncStore`] and its clones,
+//!   ending with the last of them), for everything else: every write to a file (a
+//!   commit in [`Durability::Full`](crate::Durability::Full) waits for `fsync`, and in
+//!   `Normal` an automatic checkpoint may), scans (`count`, `get_all`, `groups`,
+//!   `render`), transactions, purges, the journal, open and close, and each page of a
+//!   stream. On a file-backed store a commit hook refuses any write attempted inline — a
+//!   `get` that finds an expired row deletes it — so that attempt is rolled back and
+//!   made again off-thread.
 //!
-//! The blocking pool rather than a dedicated thread: both hops cost the same (MEASURED),
-//! the pool needs no thread of ours to start or stop, and a call that waits for the lock
-//! there waits on the store's own fair hand-over, so 64 tasks add no queue of their own.
+//! The store's own thread rather than `spawn_blocking`, measured on the CI machine (2
+//! shared cores, release build, `:memory:`, `get` of one key):
 //!
-//! Measured on the CI machine (2 cores, release build, `:memory:`, one task):
+//! | route | one task | 64 tasks (per call) |
+//! |---|---|---|
+//! | blocking `Store::get` | 2.1 µs | — |
+//! | `spawn_blocking` | 18–25 µs | 24–28 µs |
+//! | a dedicated thread, channel in, oneshot out | 11–12 µs | 5.1–5.4 µs |
+//! | inline (this module, mixed calls for 64 tasks) | 3.2 µs (store 3.4 µs) | 2.4 µs |
 //!
-//! MEASUREMENTS
+//! The pool pays for its bookkeeping and spreads 64 waiting calls over many threads
+//! that then fight for the one lock; one thread serves a queue back to back, in order,
+//! with one wake-up each way. The one connection is the bottleneck either way, so one
+//! thread loses no parallelism. `store-bench --workload async_get,async_set,
+//! async_concurrency` measures the routes against the blocking store and raw rusqlite;
+//! `--quick --rounds 5` on the same machine (time per call, async ÷ blocking store):
+//!
+//! | workload | memory | `Normal` file | `Full` file |
+//! |---|---|---|---|
+//! | `get`, current-thread | 3.19 µs, 0.95× | 10.9 µs, 0.76× | 5.57 µs, 0.92× |
+//! | `get`, multi-thread | 3.67 µs, 1.09× | 14.8 µs, 1.03× | 5.84 µs, 0.96× |
+//! | `set`, current-thread | 3.95 µs, 0.52× | 20.6 µs, 1.95× | 27.6 µs, 2.79× |
+//! | `set`, multi-thread | 4.44 µs, 0.58× | 28.0 µs, 2.65× | 29.8 µs, 3.02× |
+//! | 64 tasks ÷ 1 task, current-thread | 0.89× | 1.68× | 0.80× |
+//! | 64 tasks ÷ 1 task, multi-thread | 1.27× | 1.16× | 0.84× |
+//!
+//! A write to a file pays one hop (10–20 µs here) because it must not wait for the disk
+//! on a runtime thread; the machine's temporary directory is in memory, so its `fsync`
+//! is nearly free and the hop shows. On a disk, where one `fsync` takes milliseconds, the
+//! hop is lost in it. (The machine was shared and loaded; ratios moved by ±0.3 between
+//! runs.)
 //!
 //! # Cancellation
 //!
 //! An inline call finishes within one poll, so there is nothing to cancel half way. An
-//! off-thread call runs to its end even when its future is dropped: a write either
-//! lands whole (and its events go out) or, if the runtime shut down before it started,
-//! not at all; a transaction commits or rolls back as one. Dropping a future never
-//! leaves the connection held or the store unusable.
+//! off-thread call, once polled, is queued and runs to its end even when its future is
+//! dropped: a write lands whole (and its events go out), a transaction commits or rolls
+//! back as one, and calls run in the order they were first polled, dropped or not; a
+//! future dropped before its first poll did nothing. Dropping a future never leaves the
+//! connection held or the store unusable.
 //!
 //! # Transactions
 //!
 //! [`AsyncStore::transaction`] takes the same closure as [`Store::transaction`], `Send`
-//! and `'static`, and runs it on the blocking pool. It is not an `async` closure on
+//! and `'static`, and runs it on the store's thread. It is not an `async` closure on
 //! purpose: a transaction holds the store's only connection, and holding it across an
 //! `.await` (a network call, say) would stall every other caller of the store.
 //!
@@ -187,7 +215,7 @@ impl AsyncStore {
         &self.store
     }
 
-    /// Runs `work` with the blocking [`Store`] on the runtime's blocking pool: any store
+    /// Runs `work` with the blocking [`Store`] on the store's own thread: any store
     /// method, including one this type has no async twin for yet.
     ///
     /// ```
@@ -203,7 +231,7 @@ impl AsyncStore {
     ///
     /// # Errors
     ///
-    /// Whatever `work` returns; `Closed` if the runtime shut down before it started.
+    /// Whatever `work` returns; `Io` if the store's thread could not be started.
     pub async fn run<T, F>(&self, work: F) -> Result<T>
     where
         F: FnOnce(&Store) -> Result<T> + Send + 'static,
@@ -954,7 +982,7 @@ impl AsyncStore {
     }
 
     /// [`Store::transaction`] off the runtime: `operation` runs in one transaction on the
-    /// blocking pool (see the [module docs](self) for why it is not an `async` closure).
+    /// store's thread (see the [module docs](self) for why it is not an `async` closure).
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {

@@ -220,6 +220,7 @@ impl EventHub {
     }
 
     /// True when at least one callback is registered.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // only the async API asks
     pub(crate) fn has_callbacks(&self) -> bool {
         self.has_callbacks.load(Ordering::Acquire)
     }

@@ -42,6 +42,7 @@ thread_local! {
 /// is taken fails the acquisition at once (before any statement runs), and the attempt
 /// reports `None`: the caller then runs the work again where waiting is allowed. `work`
 /// must take the connection at most once, so that a refusal never follows a commit.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // only the async API uses it
 pub(crate) fn without_waiting<T>(work: impl FnOnce() -> T) -> Option<T> {
     /// Restores the flags also when `work` panics, so the thread waits normally again.
     struct Reset(bool);
