@@ -52,9 +52,10 @@
 //! | 64 tasks ÷ 1 task, multi-thread | 1.27× | 1.16× | 0.84× |
 //!
 //! A write to a file pays one hop (10–20 µs here) because it must not wait for the disk
-//! on a runtime thread; the machine's temporary directory is in memory, so its `fsync`
-//! is nearly free and the hop shows. On a disk, where one `fsync` takes milliseconds, the
-//! hop is lost in it. (The machine was shared and loaded; ratios moved by ±0.3 between
+//! on a runtime thread. In this run the virtual disk acknowledged `fsync` almost at once
+//! (a blocking `set` in `Full` took 9.9 µs), so the hop shows; where one `fsync` takes
+//! a quarter of a millisecond or more, as in `BENCHMARKS.md`'s reference run, the hop is
+//! lost in it. (The machine was shared and loaded; ratios moved by ±0.3 between
 //! runs.)
 //!
 //! # Cancellation

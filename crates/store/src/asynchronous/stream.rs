@@ -36,7 +36,8 @@ use crate::sqlite::paging::PAGE_SIZE;
 /// assert_eq!(event.map(|event| event.value), Some("blue".to_owned()));
 /// assert!(poll_fn(|context| watcher.as_mut().poll_next(context)).await.is_none());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # })
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AsyncWatcher {
     id: u64,
@@ -72,7 +73,8 @@ impl AsyncWatcher {
     /// }
     /// assert_eq!(watcher.dropped(), 4);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// # })
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[must_use]
     pub fn dropped(&self) -> u64 {
@@ -131,7 +133,8 @@ type Fetched<T> = (Pages<T>, Vec<Result<T>>);
 /// }
 /// assert_eq!(store.count("copy").await?, 1);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
-/// # })
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct PageStream<T> {
     operation: &'static str,
