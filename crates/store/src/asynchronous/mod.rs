@@ -44,19 +44,24 @@
 //!
 //! | workload | memory | `Normal` file | `Full` file |
 //! |---|---|---|---|
-//! | `get`, current-thread | 3.19 µs, 0.95× | 10.9 µs, 0.76× | 5.57 µs, 0.92× |
-//! | `get`, multi-thread | 3.67 µs, 1.09× | 14.8 µs, 1.03× | 5.84 µs, 0.96× |
-//! | `set`, current-thread | 3.95 µs, 0.52× | 20.6 µs, 1.95× | 27.6 µs, 2.79× |
-//! | `set`, multi-thread | 4.44 µs, 0.58× | 28.0 µs, 2.65× | 29.8 µs, 3.02× |
-//! | 64 tasks ÷ 1 task, current-thread | 0.89× | 1.68× | 0.80× |
-//! | 64 tasks ÷ 1 task, multi-thread | 1.27× | 1.16× | 0.84× |
+//! | `get`, current-thread | 2.29 µs, 1.05× | 5.12 µs, 0.96× | 5.64 µs, 0.99× |
+//! | `get`, multi-thread | 1.80 µs, 0.82× | 6.16 µs, 1.16× | 5.38 µs, 0.95× |
+//! | `set`, current-thread | 3.29 µs, 1.03× | 20.1 µs, 2.10× | 13.6 µs, 2.07× |
+//! | `set`, multi-thread | 3.42 µs, 1.07× | 23.5 µs, 2.46× | 20.6 µs, 3.14× |
+//! | 64 tasks ÷ 1 task, current-thread | 1.00× | 0.68× | 0.74× |
+//! | 64 tasks ÷ 1 task, multi-thread | 1.04× | 0.73× | 1.51× |
+//!
+//! The worker stays awake for 20 µs after each call before it sleeps: a task awaiting one
+//! call after another finds it awake, which took a `set` to a `Full` file on a
+//! current-thread runtime from 27.6 to 13.6 µs.
 //!
 //! A write to a file pays one hop (10–20 µs here) because it must not wait for the disk
 //! on a runtime thread. In this run the virtual disk acknowledged `fsync` almost at once
-//! (a blocking `set` in `Full` took 9.9 µs), so the hop shows; where one `fsync` takes
+//! (a blocking `set` in `Full` took 6.6 µs), so the hop shows; where one `fsync` takes
 //! a quarter of a millisecond or more, as in `BENCHMARKS.md`'s reference run, the hop is
-//! lost in it. (The machine was shared and loaded; ratios moved by ±0.3 between
-//! runs.)
+//! lost in it. (The machine was shared and loaded: between two runs the multi-thread
+//! `Full` concurrency ratio moved from 0.84× to 1.51× and the `Normal` one from 1.16×
+//! to 0.73×.)
 //!
 //! # Cancellation
 //!
