@@ -133,7 +133,9 @@ pub struct AsyncStore {
 
 impl Store {
     /// This store as an [`AsyncStore`], on the same connection (clones of either keep
-    /// working).
+    /// working). It starts the store's async thread and, for a file, takes the connection
+    /// once to install the commit hook that keeps writes off runtime threads: call it
+    /// where a short wait for the lock is fine, e.g. at start-up.
     ///
     /// ```
     /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
