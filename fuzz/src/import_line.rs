@@ -58,7 +58,6 @@ fn check_import(entries: Vec<EntryLine>) {
             key: line.key,
             value: line.value,
             expires_at: line.expires_at,
-            value_bytes: None,
         }))
         .expect("import what was parsed");
     let exported: BTreeMap<(String, String), store::Entry> = store

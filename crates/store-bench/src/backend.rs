@@ -251,7 +251,6 @@ impl Backend for StoreBackend {
                 key: key.to_owned(),
                 value: value.to_owned(),
                 expires_at,
-                value_bytes: None,
             }))?;
         Ok(())
     }

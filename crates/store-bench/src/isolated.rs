@@ -140,7 +140,6 @@ fn expired_entries(keys: usize, groups: usize, expires_at: i64) -> impl Iterator
         key: format!("key-{index:08}"),
         value: value.clone(),
         expires_at: Some(expires_at),
-        value_bytes: None,
     })
 }
 
@@ -157,7 +156,6 @@ pub fn fill_walk(path: &Path, keys: usize) -> Result<()> {
         key: format!("key-{index:08}"),
         value: value.clone(),
         expires_at: None,
-        value_bytes: None,
     }))?;
     store.close()?;
     println!("{{}}");

@@ -13,6 +13,7 @@
 #![deny(clippy::all, clippy::pedantic)]
 #![allow(clippy::module_name_repetitions)]
 
+mod asynchronous;
 mod backend;
 mod failure;
 mod isolated;
@@ -40,7 +41,14 @@ const FULL_KEYS: usize = 100_000;
 /// Keys walked by `all()` for the peak-RSS figure, and purged for the stall figure.
 const ISOLATED_KEYS: usize = 1_000_000;
 /// The measurements that run in processes of their own.
-const ISOLATED: [&str; 3] = ["latency", "all_rss", "purge_stall"];
+const ISOLATED: [&str; 6] = [
+    "latency",
+    "all_rss",
+    "purge_stall",
+    "async_get",
+    "async_set",
+    "async_concurrency",
+];
 
 /// Side-by-side benchmarks of the store against raw rusqlite, `denokv_sqlite` and diskcache.
 #[derive(Debug, Parser)]
@@ -188,6 +196,18 @@ fn list() {
     println!(
         "{:<17} longest set while the background purge removes 1,000,000 expired keys",
         "purge_stall"
+    );
+    println!(
+        "{:<17} AsyncStore::get per call on both tokio runtimes, against the store and rusqlite",
+        "async_get"
+    );
+    println!(
+        "{:<17} AsyncStore::set per call on both tokio runtimes, against the store and rusqlite",
+        "async_set"
+    );
+    println!(
+        "{:<17} mixed calls by 64 tasks against 1 task, on both tokio runtimes",
+        "async_concurrency"
     );
 }
 
@@ -351,6 +371,21 @@ fn run_isolated(
                         .context(format!("latency ({})", mode.as_str()))?
                     {
                         output.comparison(&comparison)?;
+                    }
+                }
+            }
+            "async_get" | "async_set" | "async_concurrency" => {
+                for &mode in &selection.modes {
+                    eprintln!("store-bench: {name} ({})", mode.as_str());
+                    let figures = if *name == "async_concurrency" {
+                        asynchronous::measure_concurrency(mode, arguments.quick, arguments.rounds)
+                    } else {
+                        let is_get = *name == "async_get";
+                        asynchronous::measure_point(is_get, mode, arguments.quick, arguments.rounds)
+                    }
+                    .context(format!("{name} ({})", mode.as_str()))?;
+                    for figure in &figures {
+                        output.figure(figure, asynchronous::async_row)?;
                     }
                 }
             }

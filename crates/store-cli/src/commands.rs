@@ -184,14 +184,22 @@ fn read_template(path: &Path) -> Result<String, Failure> {
 
 fn export(store: &store::Store, output: &mut Output, group_prefix: &str) -> Result<(), Failure> {
     let bar = progress::bar(output.is_json(), None, "exporting");
-    for entry in store.export(group_prefix) {
+    for entry in store.export_raw(group_prefix) {
         let entry = entry?;
+        // Text as it is; bytes that are not UTF-8 as base64, with a lossy `value` to read.
+        let (value, value_base64) = match String::from_utf8(entry.value) {
+            Ok(value) => (value, None),
+            Err(error) => (
+                String::from_utf8_lossy(error.as_bytes()).into_owned(),
+                Some(values::encode(error.as_bytes())),
+            ),
+        };
         let line = EntryLine {
             group: entry.group,
             key: entry.key,
-            value: entry.value,
+            value,
             expires_at: entry.expires_at,
-            value_base64: entry.value_bytes.as_deref().map(values::encode),
+            value_base64,
         };
         output.json_line(&line)?;
         bar.inc(1);
@@ -214,26 +222,25 @@ fn import(store: &store::Store, output: &mut Output, file: Option<&Path>) -> Res
     // Binary values are decoded before anything is written, so a bad one aborts all.
     let mut decoded = Vec::with_capacity(entries.len());
     for (index, line) in entries.into_iter().enumerate() {
-        let value_bytes = match line.value_base64.as_deref().map(values::decode) {
+        let value = match line.value_base64.as_deref().map(values::decode) {
             Some(Err(message)) => {
                 return Err(Failure::bad_input(format!(
                     "store import: entry {}: {message}",
                     index + 1
                 )))
             }
-            Some(Ok(bytes)) => Some(bytes),
-            None => None,
+            Some(Ok(bytes)) => bytes,
+            None => line.value.into_bytes(),
         };
-        decoded.push(store::Entry {
+        decoded.push(store::RawEntry {
             group: line.group,
             key: line.key,
-            value: line.value,
+            value,
             expires_at: line.expires_at,
-            value_bytes,
         });
     }
     let bar = progress::bar(output.is_json(), Some(decoded.len() as u64), "importing");
-    let imported = store.import(decoded.into_iter().inspect(|_| bar.inc(1)))?;
+    let imported = store.import_raw(decoded.into_iter().inspect(|_| bar.inc(1)))?;
     bar.finish_and_clear();
     output.line(&imported.to_string(), &json!(imported))?;
     Ok(())

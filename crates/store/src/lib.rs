@@ -86,6 +86,8 @@ mod background;
 // The engine every clone of a store shares: connection, events, outbox, workers.
 mod engine;
 // The public face.
+#[cfg(feature = "tokio")]
+mod asynchronous;
 mod compact;
 mod journal;
 mod open;
@@ -102,6 +104,8 @@ use store_template as template;
 #[doc(hidden)]
 pub mod statements;
 
+#[cfg(feature = "tokio")]
+pub use crate::asynchronous::{AsyncScopedStore, AsyncStore, AsyncWatcher, PageStream};
 pub use crate::config::{
     Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
     DEFAULT_WAL_SIZE_LIMIT,
@@ -116,5 +120,5 @@ pub use crate::sqlite::query::Table;
 pub use crate::stats::StoreStats;
 pub use crate::store::Store;
 pub use crate::transaction::Transaction;
-pub use crate::transfer::Entry;
+pub use crate::transfer::{Entry, RawEntry};
 pub use crate::workspace::Workspace;

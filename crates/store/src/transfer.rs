@@ -37,23 +37,48 @@ pub struct Entry {
     pub value: String,
     /// When the entry expires, in Unix milliseconds; `None` never expires.
     pub expires_at: Option<i64>,
-    /// The exact bytes of a binary value that is not valid UTF-8 (written with
-    /// [`Store::set_bytes`]); `value` then holds them with U+FFFD replacements, for
-    /// display only. `None` for a text value (or binary bytes that are valid UTF-8),
-    /// which `value` holds exactly. [`Store::import`] writes `value_bytes` as a `BLOB`
-    /// when it is set, and `value` as text otherwise, so export and import are lossless.
-    ///
-    /// ```
-    /// let store = store::Store::open(":memory:")?;
-    /// store.set_bytes("blocks", "b1", &[0xff, 0x00])?;
-    /// let entry = store.export("").next().transpose()?.expect("one entry");
-    /// assert_eq!(entry.value_bytes.as_deref(), Some(&[0xff, 0x00][..]));
-    /// let copy = store::Store::open(":memory:")?;
-    /// copy.import([entry])?;
-    /// assert_eq!(copy.get_bytes("blocks", "b1")?, [0xff, 0x00]);
-    /// # Ok::<(), store::Error>(())
-    /// ```
-    pub value_bytes: Option<Vec<u8>>,
+}
+
+/// An entry with its value's exact stored bytes, as [`Store::export_raw`] yields it and
+/// [`Store::import_raw`] writes it: the lossless form for binary values (written with
+/// [`Store::set_bytes`]), which an [`Entry`]'s `String` cannot hold.
+///
+/// ```
+/// let store = store::Store::open(":memory:")?;
+/// store.set_bytes("blocks", "b1", &[0xff, 0x00])?;
+/// let entry = store.export_raw("").next().transpose()?.expect("one entry");
+/// assert_eq!(entry.value, [0xff, 0x00]);
+/// let copy = store::Store::open(":memory:")?;
+/// copy.import_raw([entry])?;
+/// assert_eq!(copy.get_bytes("blocks", "b1")?, [0xff, 0x00]);
+/// # Ok::<(), store::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawEntry {
+    /// The group.
+    pub group: String,
+    /// The key.
+    pub key: String,
+    /// The value's bytes exactly as stored (UTF-8 text, or any bytes).
+    pub value: Vec<u8>,
+    /// When the entry expires, in Unix milliseconds; `None` never expires.
+    pub expires_at: Option<i64>,
+}
+
+impl RawEntry {
+    /// The entry with its value as text; bytes that are not UTF-8 become U+FFFD.
+    fn into_text(self) -> Entry {
+        let value = match String::from_utf8(self.value) {
+            Ok(value) => value,
+            Err(error) => String::from_utf8_lossy(error.as_bytes()).into_owned(),
+        };
+        Entry {
+            group: self.group,
+            key: self.key,
+            value,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 const SQL_EXPORT_FIRST: &str = "SELECT group_name, entry_key, entry_value, expires_at FROM entries
@@ -67,6 +92,8 @@ const SQL_EXPORT_NEXT: &str = "SELECT group_name, entry_key, entry_value, expire
 impl Store {
     /// Every live entry whose group starts with `group_prefix` (byte for byte; `""` for
     /// all), in (group, key) order, read a page at a time with no lock held between pages.
+    /// A binary value that is not UTF-8 comes as text with U+FFFD replacements; use
+    /// [`Store::export_raw`] for its exact bytes.
     ///
     /// ```
     /// let store = store::Store::open(":memory:")?;
@@ -80,10 +107,25 @@ impl Store {
     /// # Ok::<(), store::Error>(())
     /// ```
     pub fn export(&self, group_prefix: &str) -> impl Iterator<Item = Result<Entry>> {
+        self.export_raw(group_prefix)
+            .map(|entry| entry.map(RawEntry::into_text))
+    }
+
+    /// [`Store::export`] with each value's exact stored bytes: the lossless export of
+    /// binary values, for [`Store::import_raw`].
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// store.set_bytes("blocks", "b1", &[0, 159, 146, 150])?;
+    /// let entries: Vec<store::RawEntry> = store.export_raw("").collect::<store::Result<_>>()?;
+    /// assert_eq!(entries[0].value, [0, 159, 146, 150]);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    pub fn export_raw(&self, group_prefix: &str) -> impl Iterator<Item = Result<RawEntry>> {
         let store = self.clone();
         let prefix = group_prefix.to_owned();
         let end = PrefixEnd::new(group_prefix);
-        Paged::new(move |cursor: Option<&Entry>| {
+        Paged::new(move |cursor: Option<&RawEntry>| {
             let (sql, group, key) = match cursor {
                 None => (SQL_EXPORT_FIRST, prefix.as_str(), ""),
                 Some(last) => (SQL_EXPORT_NEXT, last.group.as_str(), last.key.as_str()),
@@ -100,19 +142,11 @@ impl Store {
                         statement.query(params![group, end, now_ms(), limit])?
                     };
                     rows.mapped(|row| {
-                        let (value, value_bytes) = match String::from_utf8(bytes(row, 2)?) {
-                            Ok(value) => (value, None),
-                            Err(error) => {
-                                let bytes = error.into_bytes();
-                                (String::from_utf8_lossy(&bytes).into_owned(), Some(bytes))
-                            }
-                        };
-                        Ok(Entry {
+                        Ok(RawEntry {
                             group: text(row, 0)?,
                             key: text(row, 1)?,
-                            value,
+                            value: bytes(row, 2)?,
                             expires_at: row.get(3)?,
-                            value_bytes,
                         })
                     })
                     .collect()
@@ -141,6 +175,54 @@ impl Store {
     where
         I: IntoIterator<Item = Entry>,
     {
+        self.import_values(entries.into_iter().map(|entry| {
+            let Entry {
+                group,
+                key,
+                value,
+                expires_at,
+            } = entry;
+            (group, key, StoredValue::Text(value), expires_at)
+        }))
+    }
+
+    /// [`Store::import`] of [`RawEntry`]s: a value that is valid UTF-8 is written as text
+    /// (as the Go package writes values), any other as a binary value, so an
+    /// [`Store::export_raw`] round-trips exactly.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// let entry = store::RawEntry {
+    ///     group: "blocks".into(),
+    ///     key: "b1".into(),
+    ///     value: vec![0xff, 0xfe],
+    ///     expires_at: None,
+    /// };
+    /// assert_eq!(store.import_raw([entry])?, 1);
+    /// assert_eq!(store.get_bytes("blocks", "b1")?, [0xff, 0xfe]);
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::import`].
+    pub fn import_raw<I>(&self, entries: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = RawEntry>,
+    {
+        self.import_values(entries.into_iter().map(|entry| {
+            let value = match String::from_utf8(entry.value) {
+                Ok(text) => StoredValue::Text(text),
+                Err(error) => StoredValue::Bytes(error.into_bytes()),
+            };
+            (entry.group, entry.key, value, entry.expires_at)
+        }))
+    }
+
+    fn import_values<I>(&self, entries: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = (String, String, StoredValue, Option<i64>)>,
+    {
         let wants_events = self.engine.events.has_listeners();
         let mut events = Vec::new();
         let written = self.engine.database.with_write_transaction(
@@ -148,26 +230,25 @@ impl Store {
             "write entries",
             |transaction| {
                 let mut written = 0_usize;
-                for entry in entries {
-                    let value = match &entry.value_bytes {
-                        Some(bytes) => ValueRef::Blob(bytes),
-                        None => ValueRef::Text(entry.value.as_bytes()),
+                for (group, key, value, expires_at) in entries {
+                    let stored = match &value {
+                        StoredValue::Text(text) => ValueRef::Text(text.as_bytes()),
+                        StoredValue::Bytes(bytes) => ValueRef::Blob(bytes),
                     };
                     crate::kv::entries::upsert_value(
                         transaction,
-                        &entry.group,
-                        &entry.key,
-                        value,
-                        entry.expires_at,
+                        &group,
+                        &key,
+                        stored,
+                        expires_at,
                     )?;
                     written += 1;
                     if wants_events {
-                        events.push(Event::new(
-                            EventType::Set,
-                            &entry.group,
-                            &entry.key,
-                            &entry.value,
-                        ));
+                        let text = match &value {
+                            StoredValue::Text(text) => std::borrow::Cow::Borrowed(text.as_str()),
+                            StoredValue::Bytes(bytes) => String::from_utf8_lossy(bytes),
+                        };
+                        events.push(Event::new(EventType::Set, &group, &key, &text));
                     }
                 }
                 Ok(written)
@@ -176,4 +257,10 @@ impl Store {
         self.engine.events.dispatch_all(&events);
         Ok(written)
     }
+}
+
+/// A value to import: text (stored as `TEXT`) or bytes that are not UTF-8 (a `BLOB`).
+enum StoredValue {
+    Text(String),
+    Bytes(Vec<u8>),
 }

@@ -11,7 +11,7 @@
 //!   [`InvalidValue`](crate::Error::InvalidValue) naming group and key, never a lossy
 //!   conversion. `get_bytes` of a text value returns its UTF-8 bytes. Whole-group text
 //!   reads (`get_all`, `get_page`, `all`, `render`) show invalid bytes as U+FFFD; `export`
-//!   carries them exactly ([`Entry::value_bytes`](crate::Entry::value_bytes)). Events carry text, so a
+//!   carries them exactly ([`Store::export_raw`](crate::Store::export_raw) and [`Store::import_raw`](crate::Store::import_raw)). Events carry text, so a
 //!   binary value's event shows it with U+FFFD replacements.
 //! - **`increment`** runs in one `BEGIN IMMEDIATE` transaction: exact across threads and
 //!   processes. A missing or expired key counts from 0 and is created with no expiry

@@ -496,7 +496,6 @@ fn mixed_worker(
                         key: format!("k{}", rng.below(6)),
                         value: format!("{value}.{index}"),
                         expires_at: None,
-                        value_bytes: None,
                     })
                     .collect();
                 let written = store.import(entries.clone()).expect("import");

@@ -12,7 +12,6 @@ fn fill(store: &Store, group: &str, count: usize) {
         key: format!("k{index:06}"),
         value: format!("v{index}"),
         expires_at: None,
-        value_bytes: None,
     });
     store.import(entries).expect("import");
 }
@@ -138,7 +137,6 @@ fn groups_iter_good_distinct_sorted_across_pages() {
             key: format!("k{key}"),
             value: "v".into(),
             expires_at: None,
-            value_bytes: None,
         })
     });
     store.import(entries).expect("import");

@@ -350,7 +350,6 @@ fn step(store: &Store, model: &mut Model, operation: &Operation) {
                     value: value.clone(),
                     // 1 ms after the epoch: long expired.
                     expires_at: expired.then_some(1),
-                    value_bytes: None,
                 })
                 .collect();
             assert_eq!(

@@ -320,7 +320,6 @@ fn set_good_expired_and_deleted_keys_free_quota() {
             key: "stale".into(),
             value: "v".into(),
             expires_at: Some(1),
-            value_bytes: None,
         }])
         .expect("plain write of an expired row");
     assert!(b

@@ -547,7 +547,6 @@ fn open_read_only_good_refuses_writes_and_leaves_file_unchanged() {
                 key: "k".into(),
                 value: "v".into(),
                 expires_at: None,
-                value_bytes: None,
             }])
             .unwrap_err(),
         "store.import",

@@ -378,7 +378,6 @@ fn transaction_good_expired_get_deletes_inside_and_emits_after_commit() {
             key: "old".into(),
             value: "v".into(),
             expires_at: Some(1),
-            value_bytes: None,
         }])
         .expect("import");
     let watcher = store.watch("g", "*");

@@ -57,14 +57,12 @@ fn import_good_overwrites_and_emits_after_commit() {
                 key: "k".into(),
                 value: "new".into(),
                 expires_at: None,
-                value_bytes: None,
             },
             Entry {
                 group: "g".into(),
                 key: "j".into(),
                 value: "v".into(),
                 expires_at: Some(1),
-                value_bytes: None,
             },
         ])
         .expect("import");
@@ -107,7 +105,6 @@ fn import_bad_failure_rolls_back_everything() {
         key: key.into(),
         value: "v".into(),
         expires_at: None,
-        value_bytes: None,
     });
     let error = store.import(entries).expect_err("refused");
     assert!(error.to_string().starts_with("store.import: "), "{error}");

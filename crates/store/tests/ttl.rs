@@ -21,7 +21,6 @@ fn set_expired(store: &Store, group: &str, key: &str) {
             key: key.into(),
             value: "stale".into(),
             expires_at: Some(now_ms() - 1_000),
-            value_bytes: None,
         }])
         .expect("import expired entry");
 }
@@ -139,7 +138,6 @@ fn purge_expired_good_batches_and_events() {
             key: format!("k{index}"),
             value: "v".into(),
             expires_at: Some(now_ms() - 1_000),
-            value_bytes: None,
         })
         .collect();
     store.import(entries).expect("import");
@@ -166,7 +164,6 @@ fn purge_expired_good_callback_may_write_between_batches() {
             key: format!("k{index:05}"),
             value: "v".into(),
             expires_at: Some(now_ms() - 1_000),
-            value_bytes: None,
         })
         .collect();
     store.import(entries).expect("import");

@@ -143,8 +143,29 @@ type Callback = Arc<dyn Fn(&Event) + Send + Sync>;
 struct WatcherSlot {
     id: u64,
     filter: Filter,
-    sender: SyncSender<Event>,
+    sink: Sink,
     dropped: Arc<AtomicU64>,
+}
+
+/// Where a watcher's events go: a thread's channel, or an async task's.
+enum Sink {
+    Blocking(SyncSender<Event>),
+    #[cfg(feature = "tokio")]
+    Async(tokio::sync::mpsc::Sender<Event>),
+}
+
+impl Sink {
+    /// Hands the event over without waiting; false when the buffer was full.
+    fn offer(&self, event: Event) -> bool {
+        match self {
+            Sink::Blocking(sender) => !matches!(sender.try_send(event), Err(TrySendError::Full(_))),
+            #[cfg(feature = "tokio")]
+            Sink::Async(sender) => !matches!(
+                sender.try_send(event),
+                Err(tokio::sync::mpsc::error::TrySendError::Full(_))
+            ),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -179,6 +200,9 @@ pub(crate) struct EventHub {
     registry: Mutex<Registry>,
     /// Lets writers skip building events when nobody listens.
     has_listeners: AtomicBool,
+    /// True while a callback is registered: callers that must not run user code (the async
+    /// API on a runtime thread) check it.
+    has_callbacks: AtomicBool,
 }
 
 impl EventHub {
@@ -191,6 +215,14 @@ impl EventHub {
     fn refresh_has_listeners(&self, registry: &Registry) {
         self.has_listeners
             .store(registry.has_listeners(), Ordering::Release);
+        self.has_callbacks
+            .store(!registry.callbacks.is_empty(), Ordering::Release);
+    }
+
+    /// True when at least one callback is registered.
+    #[cfg_attr(not(feature = "tokio"), allow(dead_code))] // only the async API asks
+    pub(crate) fn has_callbacks(&self) -> bool {
+        self.has_callbacks.load(Ordering::Acquire)
     }
 
     /// True when at least one watcher or callback is registered.
@@ -207,6 +239,36 @@ impl EventHub {
         key: &str,
     ) -> Watcher {
         let (sender, receiver) = mpsc::sync_channel(WATCHER_BUFFER);
+        let (id, dropped) = self.register(namespace_prefix, group, key, Sink::Blocking(sender));
+        Watcher {
+            id,
+            receiver,
+            dropped,
+            hub: Arc::downgrade(self),
+        }
+    }
+
+    /// [`EventHub::watch`] for an async task: the same filter, buffer and drop counting,
+    /// delivered into a tokio channel. Returns the id to pass to `unwatch`.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn watch_async(
+        self: &Arc<Self>,
+        namespace_prefix: Option<&str>,
+        group: &str,
+        key: &str,
+    ) -> (u64, tokio::sync::mpsc::Receiver<Event>, Arc<AtomicU64>) {
+        let (sender, receiver) = tokio::sync::mpsc::channel(WATCHER_BUFFER);
+        let (id, dropped) = self.register(namespace_prefix, group, key, Sink::Async(sender));
+        (id, receiver, dropped)
+    }
+
+    fn register(
+        &self,
+        namespace_prefix: Option<&str>,
+        group: &str,
+        key: &str,
+        sink: Sink,
+    ) -> (u64, Arc<AtomicU64>) {
         let dropped = Arc::new(AtomicU64::new(0));
         let mut registry = self.registry();
         let id = registry.next_id();
@@ -218,21 +280,16 @@ impl EventHub {
                     group: group.to_owned(),
                     key: key.to_owned(),
                 },
-                sender,
+                sink,
                 dropped: Arc::clone(&dropped),
             });
             self.refresh_has_listeners(&registry);
         }
-        // On a closed hub the sender is dropped here, so the watcher is born closed.
-        Watcher {
-            id,
-            receiver,
-            dropped,
-            hub: Arc::downgrade(self),
-        }
+        // On a closed hub the sink is dropped here, so the watcher is born closed.
+        (id, dropped)
     }
 
-    fn unwatch(&self, id: u64) {
+    pub(crate) fn unwatch(&self, id: u64) {
         let mut registry = self.registry();
         registry.watchers.retain(|slot| slot.id != id);
         self.refresh_has_listeners(&registry);
@@ -272,7 +329,7 @@ impl EventHub {
                 let Some(delivered) = slot.filter.deliverable(event) else {
                     continue;
                 };
-                if let Err(TrySendError::Full(_)) = slot.sender.try_send(delivered) {
+                if !slot.sink.offer(delivered) {
                     slot.dropped.fetch_add(1, Ordering::Relaxed);
                 }
             }

@@ -9,6 +9,7 @@
 //! and any other statement that SQLite refuses with `SQLITE_READONLY` as
 //! [`Error::ReadOnly`] naming the operation.
 
+use std::cell::Cell;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
@@ -26,6 +27,49 @@ fn thread_token() -> usize {
         static TOKEN: usize = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed);
     }
     TOKEN.with(|token| *token)
+}
+
+thread_local! {
+    /// True while this thread runs a call that must not wait for a connection (the async
+    /// API trying a short call on the runtime's own thread).
+    static REFUSES_TO_WAIT: Cell<bool> = const { Cell::new(false) };
+    /// Set when such a call was refused: the connection was busy, or it tried to write
+    /// where writing could wait for the disk.
+    static WAS_REFUSED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `work` on this thread without ever waiting for a store's connection. A lock that
+/// is taken fails the acquisition at once (before any statement runs), and the attempt
+/// reports `None`: the caller then runs the work again where waiting is allowed. `work`
+/// must take the connection at most once, so that a refusal never follows a commit.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))] // only the async API uses it
+pub(crate) fn without_waiting<T>(work: impl FnOnce() -> T) -> Option<T> {
+    /// Restores the flags also when `work` panics, so the thread waits normally again.
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            REFUSES_TO_WAIT.with(|flag| flag.set(self.0));
+        }
+    }
+    let _reset = Reset(REFUSES_TO_WAIT.with(|flag| flag.replace(true)));
+    WAS_REFUSED.with(|flag| flag.set(false));
+    let outcome = work();
+    if WAS_REFUSED.with(|flag| flag.replace(false)) {
+        None
+    } else {
+        Some(outcome)
+    }
+}
+
+/// True inside [`without_waiting`] on this thread.
+pub(crate) fn refuses_to_wait() -> bool {
+    REFUSES_TO_WAIT.with(Cell::get)
+}
+
+/// Marks the current [`without_waiting`] attempt as refused (a commit hook refusing a
+/// write that could wait for the disk).
+pub(crate) fn refuse() {
+    WAS_REFUSED.with(|flag| flag.set(true));
 }
 
 /// The connection, `None` once the store is closed.
@@ -128,6 +172,19 @@ impl Database {
         }
     }
 
+    /// The lock if it is free this instant; otherwise the attempt is refused (see
+    /// [`without_waiting`]) with an error its caller never sees.
+    fn lock_now(&self, operation: &'static str) -> Result<MutexGuard<'_, Option<Connection>>> {
+        match self.connection.try_lock() {
+            Ok(guard) => Ok(guard),
+            Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
+            Err(TryLockError::WouldBlock) => {
+                refuse();
+                Err(Error::Closed { operation })
+            }
+        }
+    }
+
     /// Lets the callers that queued for the connection while this thread held it take it
     /// before this thread takes it again (waiting at most a few milliseconds). `Mutex` is
     /// not fair: a thread that unlocks and at once locks again, as the purge does between
@@ -150,7 +207,11 @@ impl Database {
             return Err(Error::Closed { operation });
         }
         self.check_not_in_transaction(operation)?;
-        let guard = self.lock();
+        let guard = if refuses_to_wait() {
+            self.lock_now(operation)?
+        } else {
+            self.lock()
+        };
         // A call that waited for the lock while the store was closing must not run.
         if self.is_closed() {
             return Err(Error::Closed { operation });
