@@ -20,7 +20,6 @@ use crate::store::Store;
 ///     key: "alice".into(),
 ///     value: "token".into(),
 ///     expires_at: None, // Unix milliseconds; None never expires
-///     value_bytes: None, // Some(bytes) for a binary value that is not UTF-8
 /// };
 /// let store = store::Store::open(":memory:")?;
 /// assert_eq!(store.import([entry.clone()])?, 1);

@@ -86,6 +86,7 @@
 mod dispatch;
 mod scoped;
 mod stream;
+mod values;
 
 use std::collections::BTreeMap;
 use std::fmt;
