@@ -51,7 +51,7 @@ pub(crate) fn journal(
             output.line(&shipped.to_string(), &json!(shipped))?;
         }
         JournalCommand::Query { query } => {
-            if output.is_json() && !is_sql(&query) {
+            if output.is_json() && !store::is_sql_query(&query) {
                 // Points (empty and Flux queries): an array of objects, one per point.
                 output.json_line(&store.query_journal(&query)?)?;
             } else {
@@ -67,28 +67,6 @@ pub(crate) fn journal(
         }
     }
     Ok(())
-}
-
-/// Whether the library runs `query` as SQL: its first word, after white space and SQL
-/// comments, is `SELECT`, `WITH`, `EXPLAIN` or `PRAGMA` (as `Store::query_journal` decides).
-fn is_sql(query: &str) -> bool {
-    let mut rest = query;
-    loop {
-        rest = rest.trim_start();
-        if let Some(comment) = rest.strip_prefix("--") {
-            rest = comment.split_once('\n').map_or("", |(_, after)| after);
-        } else if let Some(comment) = rest.strip_prefix("/*") {
-            rest = comment.split_once("*/").map_or("", |(_, after)| after);
-        } else {
-            break;
-        }
-    }
-    let end = rest
-        .find(|character: char| !character.is_ascii_alphabetic())
-        .unwrap_or(rest.len());
-    ["select", "with", "explain", "pragma"]
-        .iter()
-        .any(|keyword| keyword.eq_ignore_ascii_case(&rest[..end]))
 }
 
 /// A table as a header line of its column names, in order, then one tab-separated line
@@ -260,10 +238,10 @@ mod tests {
             "/* a */ pragma table_info(entries)",
             "EXPLAIN SELECT 1",
         ] {
-            assert!(is_sql(sql), "{sql}");
+            assert!(store::is_sql_query(sql), "{sql}");
         }
         for flux in ["", r#"from(bucket: "store")"#, "selected", "DELETE FROM x"] {
-            assert!(!is_sql(flux), "{flux}");
+            assert!(!store::is_sql_query(flux), "{flux}");
         }
     }
 

@@ -18,7 +18,7 @@ use crate::pipeline::point::{
     SQL_UNARCHIVED, SQL_UNARCHIVED_IN_BUCKET,
 };
 use crate::sqlite::query::{
-    first_keyword, query_read_only, query_read_only_table, Inflate, Table, READ_ONLY_KEYWORDS,
+    first_keyword, is_sql_query, query_read_only, query_read_only_table, Inflate, Table,
 };
 use crate::sqlite::sql::now_ms;
 use crate::store::Store;
@@ -213,11 +213,7 @@ impl Store {
     pub fn query_journal_table(&self, query: &str) -> Result<Table> {
         const OPERATION: &str = "store.query_journal_table";
         let trimmed = query.trim();
-        let (keyword, _) = first_keyword(trimmed);
-        let is_sql = READ_ONLY_KEYWORDS
-            .iter()
-            .any(|word| word.eq_ignore_ascii_case(keyword));
-        if trimmed.is_empty() || !is_sql || self.is_closed() {
+        if trimmed.is_empty() || !is_sql_query(trimmed) || self.is_closed() {
             let rows = self.journal_rows(OPERATION, query)?;
             return Ok(Table {
                 columns: POINT_COLUMNS.iter().map(|&name| name.to_owned()).collect(),
@@ -262,9 +258,7 @@ impl Store {
                     Ok(rows)
                 });
         }
-        let (keyword, _) = first_keyword(query);
-        let is_keyword = |list: &[&str]| list.iter().any(|word| word.eq_ignore_ascii_case(keyword));
-        if is_keyword(READ_ONLY_KEYWORDS) {
+        if is_sql_query(query) {
             return self
                 .engine
                 .database
@@ -272,7 +266,11 @@ impl Store {
                     query_read_only(connection, operation, query, Inflate::JournalColumns)
                 });
         }
-        if is_keyword(WRITING_KEYWORDS) {
+        let (keyword, _) = first_keyword(query);
+        if WRITING_KEYWORDS
+            .iter()
+            .any(|word| word.eq_ignore_ascii_case(keyword))
+        {
             return Err(Error::query(
                 operation,
                 format!("{keyword} is refused: only a single read-only SQL statement is allowed"),

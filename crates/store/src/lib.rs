@@ -116,7 +116,7 @@ pub use crate::kv::events::{Event, EventType, Subscription, Watcher};
 pub use crate::pipeline::archive::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::pipeline::point::{JournalEntry, Row};
 pub use crate::scoped::{ScopedStore, ScopedTransaction};
-pub use crate::sqlite::query::Table;
+pub use crate::sqlite::query::{is_sql_query, Table};
 pub use crate::stats::StoreStats;
 pub use crate::store::Store;
 pub use crate::transaction::Transaction;

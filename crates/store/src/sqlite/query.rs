@@ -257,6 +257,22 @@ fn run_read_only(
 /// from Flux. It decides nothing about safety; [`permits`] does.
 pub(crate) const READ_ONLY_KEYWORDS: &[&str] = &["select", "with", "explain", "pragma"];
 
+/// Whether [`Store::query_journal`](crate::Store::query_journal) runs `query` as SQL
+/// rather than Flux: its first word, after white space and SQL comments, is `SELECT`,
+/// `WITH`, `EXPLAIN` or `PRAGMA`. It says nothing about whether the SQL may run.
+///
+/// ```
+/// assert!(store::is_sql_query("-- recent\nSELECT COUNT(*) FROM journal_entries"));
+/// assert!(!store::is_sql_query(r#"from(bucket: "store")"#));
+/// ```
+#[must_use]
+pub fn is_sql_query(query: &str) -> bool {
+    let (keyword, _) = first_keyword(query);
+    READ_ONLY_KEYWORDS
+        .iter()
+        .any(|allowed| allowed.eq_ignore_ascii_case(keyword))
+}
+
 /// The first word of `sql` after white space and SQL comments, and the text after it.
 pub(crate) fn first_keyword(sql: &str) -> (&str, &str) {
     let mut rest = sql;
