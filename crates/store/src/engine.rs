@@ -7,7 +7,7 @@
 //! so they never keep a dropped store alive and never rebuild a public handle.
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use rusqlite::Connection;
 
@@ -22,6 +22,7 @@ use crate::pipeline::point::LOCAL_BUCKET;
 use crate::pipeline::workspace_file::OrphanCache;
 use crate::sqlite::connection::Database;
 use crate::sqlite::schema;
+use crate::sync::lock;
 
 /// The operation named by errors of the background purge.
 const BACKGROUND_PURGE: &str = "store.purge";
@@ -234,8 +235,4 @@ impl Drop for Engine {
             log::warn!("{error} (while dropping the last handle)");
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -71,10 +71,11 @@
 // The layers, lowest first; a module imports only from its own layer or lower ones, and
 // nothing inside a layer folder names the public handles.
 //
-// Foundation: `error`, `config`, `crash` (fault injection for the crash tests).
+// Foundation: `error`, `config`, `crash` (fault injection for the crash tests), `sync`.
 mod config;
 mod crash;
 mod error;
+mod sync;
 // Storage: the SQLite connection, schema, SQL helpers, read-only queries and paging.
 mod sqlite;
 // Key-value: the entries SQL, namespaces, events and the operations written once.

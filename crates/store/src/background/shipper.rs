@@ -5,12 +5,13 @@
 //! dropped store alive, and it stops when the store closes.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::{self, JoinHandle};
 use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::pipeline::outbox::{NextRound, CLOSE_WAIT_FOR_SHIPPER};
+use crate::sync::lock;
 
 /// The operation named when close stops waiting for a request in flight.
 const CLOSE: &str = "store.close";
@@ -151,9 +152,4 @@ fn run_shipper(mut ship_due: impl FnMut() -> NextRound, signal: &Signal) {
             return;
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // The signal's state stays consistent if a holder panicked.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

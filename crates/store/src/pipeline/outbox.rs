@@ -23,7 +23,7 @@
 //! same moment can still both send a row: the lock is per store, not a claim in the
 //! file.
 
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -36,6 +36,7 @@ use crate::pipeline::line_protocol::line;
 use crate::pipeline::point::{parse_object, to_json, StoredPoint};
 use crate::sqlite::connection::Database;
 use crate::sqlite::sql::{now_ms, text};
+use crate::sync::lock;
 
 /// The operation named by errors of the background shipper.
 const BACKGROUND: &str = "store.ship";
@@ -540,11 +541,6 @@ fn backoff(attempts: u32, retry_after: Option<Duration>) -> Duration {
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every value behind these locks stays consistent if a holder panicked.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The newest permanent failure recorded in the outbox, for `Store::stats`.
