@@ -1,58 +1,8 @@
 //! Differences found by running `render` and Go 1.26's `text/template` side by side on
 //! 24,000 templates, each now fixed; every expected value is what Go produces.
 
-use std::collections::BTreeMap;
-use store_template::{render, TemplateError};
-
-fn data() -> BTreeMap<String, String> {
-    [
-        ("colour", "blue"),
-        ("size", "10"),
-        ("my key", "spaced"),
-        ("empty", ""),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-    .collect()
-}
-
-fn check(source: &str, want: &str) {
-    assert_eq!(
-        render(source, &data()),
-        Ok(want.to_owned()),
-        "template: {source:?}"
-    );
-}
-
-fn parse_err(source: &str) -> String {
-    match render(source, &data()) {
-        Err(TemplateError::Parse(message)) => message,
-        other => panic!("{source:?}: expected a parse error, got {other:?}"),
-    }
-}
-
-fn exec_err(source: &str) -> String {
-    match render(source, &data()) {
-        Err(TemplateError::Execute(message)) => message,
-        other => panic!("{source:?}: expected an execution error, got {other:?}"),
-    }
-}
-
-fn parse_err_contains(source: &str, want: &str) {
-    let message = parse_err(source);
-    assert!(
-        message.contains(want),
-        "{source:?}: {message:?} lacks {want:?}"
-    );
-}
-
-fn exec_err_contains(source: &str, want: &str) {
-    let message = exec_err(source);
-    assert!(
-        message.contains(want),
-        "{source:?}: {message:?} lacks {want:?}"
-    );
-}
+mod common;
+use common::*;
 
 #[test]
 fn index_of_string_yields_uint8() {
