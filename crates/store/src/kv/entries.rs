@@ -107,6 +107,7 @@ pub(crate) fn exists(connection: &Connection, group: &str, key: &str) -> rusqlit
         .exists(params![group, key, now_ms()])
 }
 
+/// Writes a text value: [`upsert_value`] bound as `TEXT`.
 pub(crate) fn upsert(
     connection: &Connection,
     group: &str,
@@ -114,10 +115,13 @@ pub(crate) fn upsert(
     value: &str,
     expires_at: Option<i64>,
 ) -> rusqlite::Result<()> {
-    connection
-        .prepare_cached(SQL_UPSERT)?
-        .execute(params![group, key, value, expires_at])
-        .map(drop)
+    upsert_value(
+        connection,
+        group,
+        key,
+        rusqlite::types::ValueRef::Text(value.as_bytes()),
+        expires_at,
+    )
 }
 
 /// True when a row was removed.
