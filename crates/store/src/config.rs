@@ -79,6 +79,54 @@ pub struct StoreConfig {
     /// # Ok::<(), store::Error>(())
     /// ```
     pub wal_size_limit: u64,
+    /// How much of the change history (revisions, `watch_from`) is kept; see
+    /// [`ChangeRetention`]. Default: the last 100,000 changes, none older than 7 days.
+    ///
+    /// ```
+    /// let config = store::StoreConfig {
+    ///     change_retention: store::ChangeRetention { max_changes: Some(1_000), max_age: None },
+    ///     ..store::StoreConfig::new(":memory:")
+    /// };
+    /// assert_eq!(store::Store::open_with(config)?.config().change_retention.max_changes, Some(1_000));
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    pub change_retention: ChangeRetention,
+}
+
+/// How much of the change history a store keeps for [`watch_from`] and replay.
+///
+/// A change is pruned once it is outside either limit: more than `max_changes` newer
+/// changes exist, or it is older than `max_age`. `None` turns a limit off; both `None`
+/// keeps every change. The newest change is always kept, so the store's
+/// [`revision`](crate::Store::revision) survives any pruning. Pruning runs in the
+/// background purge (and [`Store::purge_expired`](crate::Store::purge_expired)), oldest
+/// first, in batches of 500 rows, so writers never wait behind one long delete. A
+/// watcher that falls behind the retained history gets
+/// [`Error::Compacted`](crate::Error::Compacted).
+///
+/// [`watch_from`]: crate::Store::watch_from
+///
+/// ```
+/// use std::time::Duration;
+/// let retention = store::ChangeRetention::default();
+/// assert_eq!(retention.max_changes, Some(100_000));
+/// assert_eq!(retention.max_age, Some(Duration::from_secs(7 * 24 * 60 * 60)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeRetention {
+    /// Keep at most this many of the newest changes (at least 1 is always kept).
+    pub max_changes: Option<u64>,
+    /// Keep no change older than this (by the writer's clock).
+    pub max_age: Option<Duration>,
+}
+
+impl Default for ChangeRetention {
+    fn default() -> ChangeRetention {
+        ChangeRetention {
+            max_changes: Some(100_000),
+            max_age: Some(Duration::from_secs(7 * 24 * 60 * 60)),
+        }
+    }
 }
 
 /// The default [`StoreConfig::wal_size_limit`]: 64 MiB, enough for a burst of writes
@@ -139,6 +187,7 @@ impl StoreConfig {
             durability: Durability::Full,
             read_only: false,
             wal_size_limit: DEFAULT_WAL_SIZE_LIMIT,
+            change_retention: ChangeRetention::default(),
         }
     }
 

@@ -15,13 +15,15 @@ use crate::background::purge::PurgeWorker;
 use crate::background::shipper::Shipper;
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
+use crate::kv::changes;
 use crate::kv::events::{Event, EventHub};
-use crate::kv::operations::{Backend, Names, Operations};
+use crate::kv::operations::{Backend, Names, Operations, PURGE_BATCH};
 use crate::pipeline::outbox::{NextRound, Outbox};
 use crate::pipeline::point::LOCAL_BUCKET;
 use crate::pipeline::workspace_file::OrphanCache;
 use crate::sqlite::connection::Database;
 use crate::sqlite::schema;
+use crate::sqlite::sql::now_ms;
 use crate::sync::lock;
 
 /// The operation named by errors of the background purge.
@@ -46,6 +48,8 @@ impl Engine {
     pub(crate) fn open(config: StoreConfig) -> Result<Arc<Engine>> {
         let connection = schema::open_connection(&config)?;
         let read_only = config.read_only;
+        let has_change_feed = schema::has_change_feed(&connection)
+            .map_err(|source| Error::database("store.open", "check change history", source))?;
         // Read-only: nothing that writes runs in the background (no purge, no shipping).
         let outbox = if read_only {
             None
@@ -53,7 +57,7 @@ impl Engine {
             config.journal.as_ref().map(Outbox::new)
         };
         Ok(Arc::new(Engine {
-            database: Database::new(connection, read_only),
+            database: Database::new(connection, read_only, has_change_feed),
             events: Arc::new(EventHub::default()),
             purge_worker: Mutex::new(None),
             outbox,
@@ -113,12 +117,46 @@ impl Engine {
         operation: &'static str,
     ) -> Result<u64> {
         let removed = self.operations(names).purge_expired_named(operation)?;
+        self.prune_changes(operation)?;
         self.database.checkpoint_if_over(
             operation,
             &self.config.database_path,
             self.config.wal_size_limit,
         )?;
         Ok(removed)
+    }
+
+    /// Prunes the change history to [`StoreConfig::change_retention`], oldest first, in
+    /// batches of [`PURGE_BATCH`] rows, letting queued callers in between; returns how
+    /// many changes went.
+    fn prune_changes(&self, operation: &'static str) -> Result<u64> {
+        let retention = self.config.change_retention;
+        if (retention.max_changes.is_none() && retention.max_age.is_none())
+            || !self.database.has_change_feed()
+        {
+            return Ok(0);
+        }
+        let cutoff = retention
+            .max_age
+            .map(|age| now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX)));
+        let keep_from = self
+            .database
+            .with(operation, "read change history", |connection| {
+                changes::keep_from(connection, retention.max_changes, cutoff)
+            })?;
+        let mut total = 0_u64;
+        loop {
+            let removed = self
+                .database
+                .with(operation, "prune change history", |connection| {
+                    changes::prune_batch(connection, keep_from, PURGE_BATCH)
+                })?;
+            total += removed as u64;
+            if removed < PURGE_BATCH {
+                return Ok(total);
+            }
+            self.database.yield_to_waiters();
+        }
     }
 
     /// One background purge; false when the store has closed and the thread should end.
@@ -226,6 +264,10 @@ impl Backend for Engine {
 
     fn yield_to_waiters(&self) {
         self.database.yield_to_waiters();
+    }
+
+    fn check_change_feed(&self, operation: &'static str) -> Result<()> {
+        self.database.check_change_feed(operation)
     }
 }
 

@@ -207,6 +207,70 @@ pub enum Error {
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
     },
+    /// A compare-and-set (`set_if`, `delete_if`) found another revision than the one it
+    /// expected, and changed nothing. `current` is the key's live revision now (`None`:
+    /// no live key); read the key again and retry with it.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// let first = store.set_if("config", "colour", "blue", None)?;
+    /// let error = store.set_if("config", "colour", "red", None).unwrap_err();
+    /// assert!(error.is_conflict());
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     format!(r#"store.set_if: conflict: group "config", key "colour": expected no live key, found revision {first}"#)
+    /// );
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[error(
+        "{operation}: conflict: group {group:?}, key {key:?}: expected {}, found {}",
+        describe_revision(*.expected),
+        describe_revision(*.current)
+    )]
+    Conflict {
+        /// The operation that failed, e.g. `store.set_if`.
+        operation: &'static str,
+        /// The group (local to the namespace for a scoped store).
+        group: String,
+        /// The key.
+        key: String,
+        /// The revision the caller expected (`None`: no live key).
+        expected: Option<u64>,
+        /// The key's live revision (`None`: no live key).
+        current: Option<u64>,
+    },
+
+    /// A [`watch_from`](crate::Store::watch_from) (or a watcher that fell behind) asked
+    /// for changes the retention has already pruned: the history now starts at
+    /// `oldest`. Resume from a fresh read of the data, then watch from
+    /// [`Store::revision`](crate::Store::revision).
+    ///
+    /// ```
+    /// let config = store::StoreConfig {
+    ///     change_retention: store::ChangeRetention { max_changes: Some(1), max_age: None },
+    ///     ..store::StoreConfig::new(":memory:")
+    /// };
+    /// let store = store::Store::open_with(config)?;
+    /// store.set("g", "a", "1")?;
+    /// store.set("g", "b", "2")?;
+    /// store.purge_expired()?; // prunes the history to its newest change
+    /// let error = store.watch_from("g", "*", 0).unwrap_err();
+    /// assert!(error.is_compacted());
+    /// assert_eq!(error.to_string(), "store.watch_from: revision 0 is compacted: the oldest retained change is 2");
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[error(
+        "{operation}: revision {requested} is compacted: the oldest retained change is {oldest}"
+    )]
+    Compacted {
+        /// The operation that failed, e.g. `store.watch_from`.
+        operation: &'static str,
+        /// The revision asked for (changes after it were wanted).
+        requested: u64,
+        /// The oldest revision still retained.
+        oldest: u64,
+    },
+
     /// A stored value cannot be what the operation needs: `get` of a value that is not
     /// UTF-8 text (read it with `get_bytes`), or `increment` of a value that is not a
     /// decimal integer or would overflow. Nothing was changed.
@@ -235,7 +299,39 @@ pub enum Error {
     },
 }
 
+/// How a `Conflict` message shows a revision it expected or found.
+fn describe_revision(revision: Option<u64>) -> String {
+    revision.map_or_else(
+        || "no live key".to_owned(),
+        |revision| format!("revision {revision}"),
+    )
+}
+
 impl Error {
+    /// True when a compare-and-set found another revision; see [`Error::Conflict`].
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// assert!(store.delete_if("g", "k", 1).unwrap_err().is_conflict());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Conflict { .. })
+    }
+
+    /// True when the changes asked for were pruned; see [`Error::Compacted`].
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// assert!(!store.get("g", "k").unwrap_err().is_compacted());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_compacted(&self) -> bool {
+        matches!(self, Error::Compacted { .. })
+    }
+
     /// True when a stored value was not what the operation needs; see
     /// [`Error::InvalidValue`].
     ///
@@ -321,7 +417,9 @@ impl Error {
             | Error::Export { operation, .. }
             | Error::ReadOnly { operation, .. }
             | Error::DiskFull { operation, .. }
-            | Error::InvalidValue { operation, .. } => operation,
+            | Error::InvalidValue { operation, .. }
+            | Error::Conflict { operation, .. }
+            | Error::Compacted { operation, .. } => operation,
             Error::InvalidNamespace { .. } => "store.scoped.new",
         }
     }

@@ -92,6 +92,7 @@ mod asynchronous;
 mod compact;
 mod journal;
 mod open;
+mod revisions;
 mod scoped;
 mod stats;
 mod store;
@@ -108,14 +109,16 @@ pub mod statements;
 #[cfg(feature = "tokio")]
 pub use crate::asynchronous::{AsyncScopedStore, AsyncStore, AsyncWatcher, PageStream};
 pub use crate::config::{
-    Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig, StoreConfig,
-    DEFAULT_WAL_SIZE_LIMIT,
+    ChangeRetention, Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig,
+    StoreConfig, DEFAULT_WAL_SIZE_LIMIT,
 };
 pub use crate::error::{Error, QuotaLimit, Result};
+pub use crate::kv::changes::Change;
 pub use crate::kv::entries::KeyValue;
 pub use crate::kv::events::{Event, EventType, Subscription, Watcher};
 pub use crate::pipeline::archive::{read_archive, ArchiveFormat, CompactOptions};
 pub use crate::pipeline::point::{JournalEntry, Row};
+pub use crate::revisions::ChangeWatcher;
 pub use crate::scoped::{ScopedStore, ScopedTransaction};
 pub use crate::sqlite::query::{is_sql_query, Table};
 pub use crate::stats::StoreStats;

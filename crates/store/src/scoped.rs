@@ -132,6 +132,16 @@ impl ScopedStore {
         self.scope.config().clone()
     }
 
+    /// The engine of the store the namespace lives in.
+    pub(crate) fn engine(&self) -> &Arc<Engine> {
+        &self.store.engine
+    }
+
+    /// The namespace's stored prefix, e.g. `tenant-a:`.
+    pub(crate) fn scope_prefix(&self) -> &str {
+        self.scope.prefix()
+    }
+
     pub(crate) fn operations(&self) -> Operations<'_, Engine> {
         Operations {
             backend: &*self.store.engine,

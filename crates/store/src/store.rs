@@ -105,7 +105,7 @@ impl Store {
         self.engine.close().map(|_| ())
     }
 
-    /// The live value of a key. An expired row found here is deleted (with a `Delete`
+    /// The live value of a key. An expired row found here is deleted (with an `Expire`
     /// event) and reported as not found.
     ///
     /// ```

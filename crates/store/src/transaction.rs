@@ -153,6 +153,10 @@ impl Backend for Transaction<'_> {
     fn emit(&self, event: Event) {
         self.events.borrow_mut().push(event);
     }
+
+    fn check_change_feed(&self, operation: &'static str) -> Result<()> {
+        self.store.engine.database.check_change_feed(operation)
+    }
 }
 
 /// A copy of a poisoning error, kept to be returned when the closure ignores the original.

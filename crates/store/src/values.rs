@@ -45,7 +45,7 @@ use crate::transaction::Transaction;
 impl Store {
     /// The live value of a key as bytes: exactly the bytes given to
     /// [`Store::set_bytes`], or the UTF-8 bytes of a text value. An expired row found here is
-    /// deleted (with a `Delete` event) and reported as not found.
+    /// deleted (with an `Expire` event) and reported as not found.
     ///
     /// ```
     /// let store = store::Store::open(":memory:")?;

@@ -178,7 +178,7 @@ fn get_bad_invalid_utf8_written_by_another_program_is_invalid_value() {
     let connection = rusqlite::Connection::open(&path).expect("sqlite");
     connection
         .execute(
-            "INSERT INTO entries VALUES ('g', 'k', CAST(X'61FF62' AS TEXT), NULL)",
+            "INSERT INTO entries (group_name, entry_key, entry_value, expires_at) VALUES ('g', 'k', CAST(X'61FF62' AS TEXT), NULL)",
             [],
         )
         .expect("insert invalid UTF-8");

@@ -392,7 +392,7 @@ fn transaction_good_expired_get_deletes_inside_and_emits_after_commit() {
         .expect("commit");
     assert_eq!(
         events(&watcher),
-        [(EventType::Delete, "g".into(), "old".into())]
+        [(EventType::Expire, "g".into(), "old".into())]
     );
     assert_eq!(store.purge_expired().expect("purge"), 0);
 }

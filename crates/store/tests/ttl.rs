@@ -56,7 +56,7 @@ fn set_with_ttl_good_expires_on_get() {
     let event = watcher.try_recv().expect("lazy delete event");
     assert_eq!(
         (event.kind, event.key.as_str(), event.value.as_str()),
-        (EventType::Delete, "page", "")
+        (EventType::Expire, "page", "")
     );
     // The row is gone now: a second get finds nothing to delete and emits nothing.
     assert!(store.get("cache", "page").expect_err("gone").is_not_found());
@@ -79,7 +79,7 @@ fn set_with_ttl_good_zero_is_already_expired_but_emits_set() {
     assert!(store.get("g", "k").expect_err("expired").is_not_found());
     assert_eq!(
         watcher.try_recv().map(|event| event.kind),
-        Some(EventType::Delete)
+        Some(EventType::Expire)
     );
 }
 
@@ -117,7 +117,7 @@ fn expired_entries_are_invisible_to_every_read() {
 }
 
 #[test]
-fn get_split_bad_expired_is_not_found_with_delete_event() {
+fn get_split_bad_expired_is_not_found_with_expire_event() {
     let store = memory();
     set_expired(&store, "g", "list");
     let watcher = store.watch("g", "list");
@@ -125,7 +125,7 @@ fn get_split_bad_expired_is_not_found_with_delete_event() {
     assert!(error.is_not_found());
     assert_eq!(
         watcher.try_recv().map(|event| event.kind),
-        Some(EventType::Delete)
+        Some(EventType::Expire)
     );
 }
 
@@ -145,7 +145,7 @@ fn purge_expired_good_batches_and_events() {
     let deletes = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let counter = std::sync::Arc::clone(&deletes);
     store.on_change(move |event| {
-        if event.kind == EventType::Delete {
+        if event.kind == EventType::Expire {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
     });
@@ -169,7 +169,7 @@ fn purge_expired_good_callback_may_write_between_batches() {
     store.import(entries).expect("import");
     let writer = store.clone();
     store.on_change(move |event| {
-        if event.kind == EventType::Delete {
+        if event.kind == EventType::Expire {
             writer
                 .set("log", &event.key, "purged")
                 .expect("write from callback");
@@ -189,7 +189,7 @@ fn background_purge_good_removes_expired_rows() {
     let store = Store::open_with(config).expect("open");
     let (sender, receiver) = std::sync::mpsc::channel();
     store.on_change(move |event| {
-        if event.kind == EventType::Delete {
+        if event.kind == EventType::Expire {
             sender.send(event.key.clone()).ok();
         }
     });

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+use crate::kv::changes;
 use crate::sqlite::paging::PAGE_SIZE;
 use crate::sqlite::sql::{from_sql_count, now_ms, text, to_sql_integer, PrefixEnd};
 
@@ -36,16 +37,18 @@ pub(crate) const SQL_DELETE_IF_EXPIRED: &str = "DELETE FROM entries
     WHERE group_name = ?1 AND entry_key = ?2 AND expires_at IS NOT NULL AND expires_at <= ?3";
 pub(crate) const SQL_EXISTS: &str = "SELECT 1 FROM entries
     WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
+// The writes name their revision, one past the newest change (see `kv::changes`), so
+// that the change trigger only copies the row into the history.
 pub(crate) const SQL_UPSERT: &str =
-    "INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
-    VALUES (?1, ?2, ?3, ?4)
+    "INSERT INTO entries (group_name, entry_key, entry_value, expires_at, revision)
+    VALUES (?1, ?2, ?3, ?4, (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes))
     ON CONFLICT (group_name, entry_key)
-    DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at";
+    DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at,
+        revision = excluded.revision";
 pub(crate) const SQL_DELETE: &str = "DELETE FROM entries WHERE group_name = ?1 AND entry_key = ?2";
 const SQL_DELETE_GROUP: &str = "DELETE FROM entries WHERE group_name = ?1";
 const SQL_PREFIX_GROUPS_ANY: &str = "SELECT DISTINCT group_name FROM entries
     WHERE group_name >= ?1 AND group_name < ?2 ORDER BY group_name";
-const SQL_DELETE_PREFIX: &str = "DELETE FROM entries WHERE group_name >= ?1 AND group_name < ?2";
 pub(crate) const SQL_COUNT: &str = "SELECT COUNT(*) FROM entries
     WHERE group_name = ?1 AND (expires_at IS NULL OR expires_at > ?2)";
 const SQL_COUNT_PREFIX: &str = "SELECT COUNT(*) FROM entries
@@ -132,12 +135,16 @@ pub(crate) fn delete(connection: &Connection, group: &str, key: &str) -> rusqlit
         > 0)
 }
 
-/// True when at least one row was removed.
+/// True when at least one row was removed. The group's removal is recorded as one
+/// `delete_group` change; run it inside a transaction so the record and the delete agree.
 pub(crate) fn delete_group(connection: &Connection, group: &str) -> rusqlite::Result<bool> {
-    Ok(connection
+    if !changes::record_group_delete(connection, group, now_ms())? {
+        return Ok(false);
+    }
+    connection
         .prepare_cached(SQL_DELETE_GROUP)?
-        .execute([group])?
-        > 0)
+        .execute([group])?;
+    Ok(true)
 }
 
 /// Removes every group literally prefixed by `prefix`; returns their names, ascending.
@@ -151,9 +158,10 @@ pub(crate) fn delete_prefix(
         .prepare_cached(SQL_PREFIX_GROUPS_ANY)?
         .query_map(params![prefix, end], |row| text(row, 0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
-    connection
-        .prepare_cached(SQL_DELETE_PREFIX)?
-        .execute(params![prefix, end])?;
+    // One `delete_group` change per group, each recorded just before its rows go.
+    for group in &groups {
+        delete_group(connection, group)?;
+    }
     Ok(groups)
 }
 
@@ -354,17 +362,21 @@ fn key_value(row: &rusqlite::Row<'_>) -> rusqlite::Result<KeyValue> {
 pub(crate) const SQL_TTL: &str = "SELECT expires_at FROM entries
     WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
 /// Sets the expiry of a live row, leaving its value alone.
-pub(crate) const SQL_EXPIRE: &str = "UPDATE entries SET expires_at = ?3
+pub(crate) const SQL_EXPIRE: &str = "UPDATE entries SET expires_at = ?3,
+        revision = (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes)
     WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?4)";
 /// [`SQL_EXPIRE`], returning the value: `get_and_touch`, and `expire` for its event.
-pub(crate) const SQL_EXPIRE_RETURNING: &str = "UPDATE entries SET expires_at = ?3
+pub(crate) const SQL_EXPIRE_RETURNING: &str = "UPDATE entries SET expires_at = ?3,
+        revision = (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes)
     WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?4)
     RETURNING entry_value";
 /// Removes the expiry of a live row that has one.
-pub(crate) const SQL_PERSIST: &str = "UPDATE entries SET expires_at = NULL
+pub(crate) const SQL_PERSIST: &str = "UPDATE entries SET expires_at = NULL,
+        revision = (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes)
     WHERE group_name = ?1 AND entry_key = ?2 AND expires_at IS NOT NULL AND expires_at > ?3";
 /// [`SQL_PERSIST`], returning the value for the event.
-pub(crate) const SQL_PERSIST_RETURNING: &str = "UPDATE entries SET expires_at = NULL
+pub(crate) const SQL_PERSIST_RETURNING: &str = "UPDATE entries SET expires_at = NULL,
+        revision = (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes)
     WHERE group_name = ?1 AND entry_key = ?2 AND expires_at IS NOT NULL AND expires_at > ?3
     RETURNING entry_value";
 /// The live rows among a JSON array of keys: one statement for a whole `get_many`.

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
 /// How many events a watcher buffers before new ones are dropped for it.
@@ -29,14 +29,22 @@ const WILDCARD: &str = "*";
 pub enum EventType {
     /// A value was written (`set`, `set_with_ttl`, `import`, a workspace summary).
     Set,
-    /// A key was removed (`delete`, expiry found by `get`, a purge).
+    /// A key was removed (`delete`, `delete_many`, `delete_if`).
     Delete,
     /// Every key of a group was removed (`delete_group`, `delete_prefix`).
     DeleteGroup,
+    /// A key past its expiry was removed (found by `get`, or by a purge).
+    ///
+    /// The Go package reports this as `delete`; here it is a kind of its own, named
+    /// `expire`, so that a cache can tell an eviction from a deliberate delete. Nothing
+    /// outside the process reads event names, so Go compatibility does not need the old
+    /// name: a listener that treated every removal alike matches `Delete | Expire`.
+    Expire,
 }
 
 impl EventType {
-    /// The Go package's name for the kind: `set`, `delete` or `delete_group`.
+    /// The kind's name: the Go package's `set`, `delete` and `delete_group`, and
+    /// `expire` for [`EventType::Expire`].
     ///
     /// ```
     /// assert_eq!(store::EventType::Delete.as_str(), "delete");
@@ -47,6 +55,7 @@ impl EventType {
             EventType::Set => "set",
             EventType::Delete => "delete",
             EventType::DeleteGroup => "delete_group",
+            EventType::Expire => "expire",
         }
     }
 }
@@ -111,26 +120,47 @@ impl Event {
 /// Which events a watcher wants: a group and a key, either of which may be `"*"`, inside
 /// an optional namespace whose prefix (`"tenant-a:"`) is stripped from delivered events.
 #[derive(Debug)]
-struct Filter {
+pub(crate) struct Filter {
     namespace_prefix: Option<String>,
     group: String,
     key: String,
 }
 
 impl Filter {
-    /// The event as this watcher should see it, or `None` if it does not match.
-    fn deliverable(&self, event: &Event) -> Option<Event> {
+    pub(crate) fn new(namespace_prefix: Option<&str>, group: &str, key: &str) -> Filter {
+        Filter {
+            namespace_prefix: namespace_prefix.map(str::to_owned),
+            group: group.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    /// True when the filter is inside a namespace (delivered groups are local names).
+    pub(crate) fn is_scoped(&self) -> bool {
+        self.namespace_prefix.is_some()
+    }
+
+    /// The group a matching change is delivered under (local to the namespace), or
+    /// `None` if the change does not match.
+    pub(crate) fn matching_group<'g>(
+        &self,
+        kind: EventType,
+        group: &'g str,
+        key: &str,
+    ) -> Option<&'g str> {
         let group = match &self.namespace_prefix {
-            None => event.group.as_str(),
-            Some(prefix) => event.group.strip_prefix(prefix.as_str())?,
+            None => group,
+            Some(prefix) => group.strip_prefix(prefix.as_str())?,
         };
         let group_matches = self.group == WILDCARD || self.group == group;
         // A group delete removes every key, so it reaches every watcher of the group.
-        let key_matches =
-            self.key == WILDCARD || event.kind == EventType::DeleteGroup || self.key == event.key;
-        if !(group_matches && key_matches) {
-            return None;
-        }
+        let key_matches = self.key == WILDCARD || kind == EventType::DeleteGroup || self.key == key;
+        (group_matches && key_matches).then_some(group)
+    }
+
+    /// The event as this watcher should see it, or `None` if it does not match.
+    fn deliverable(&self, event: &Event) -> Option<Event> {
+        let group = self.matching_group(event.kind, &event.group, &event.key)?;
         Some(match self.namespace_prefix {
             None => event.clone(),
             Some(_) => event.with_group(group),
@@ -181,6 +211,9 @@ struct Registry {
     watchers: Vec<WatcherSlot>,
     /// Copy-on-write, so that dispatch takes a snapshot by cloning one `Arc`.
     callbacks: Arc<Vec<CallbackSlot>>,
+    /// Live change watchers; while there are any, writers build and dispatch events so
+    /// that the signal is raised.
+    followers: usize,
 }
 
 impl Registry {
@@ -190,8 +223,16 @@ impl Registry {
     }
 
     fn has_listeners(&self) -> bool {
-        !self.watchers.is_empty() || !self.callbacks.is_empty()
+        !self.watchers.is_empty() || !self.callbacks.is_empty() || self.followers > 0
     }
+}
+
+/// Wakes the change watchers (`watch_from`) of this process when a change commits, so
+/// they read it at once rather than at their next poll.
+#[derive(Default)]
+struct ChangeSignal {
+    generation: Mutex<u64>,
+    changed: Condvar,
 }
 
 /// The watchers and callbacks of one store.
@@ -203,6 +244,9 @@ pub(crate) struct EventHub {
     /// True while a callback is registered: callers that must not run user code (the async
     /// API on a runtime thread) check it.
     has_callbacks: AtomicBool,
+    /// True while a change watcher exists.
+    has_followers: AtomicBool,
+    signal: ChangeSignal,
 }
 
 impl EventHub {
@@ -215,6 +259,8 @@ impl EventHub {
     fn refresh_has_listeners(&self, registry: &Registry) {
         self.has_listeners
             .store(registry.has_listeners(), Ordering::Release);
+        self.has_followers
+            .store(registry.followers > 0, Ordering::Release);
         self.has_callbacks
             .store(!registry.callbacks.is_empty(), Ordering::Release);
     }
@@ -317,9 +363,63 @@ impl EventHub {
         }
     }
 
+    /// Counts a change watcher in (true) or out (false).
+    pub(crate) fn follow(&self, joining: bool) {
+        let mut registry = self.registry();
+        if joining {
+            registry.followers += 1;
+        } else {
+            registry.followers = registry.followers.saturating_sub(1);
+        }
+        self.refresh_has_listeners(&registry);
+    }
+
+    /// How many times change watchers have been woken; pass it to
+    /// [`EventHub::wait_for_change`].
+    pub(crate) fn change_generation(&self) -> u64 {
+        *self
+            .signal
+            .generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits until a change commits in this process after `generation` was read, or
+    /// `timeout` passes (changes from other processes are found by polling).
+    pub(crate) fn wait_for_change(&self, generation: u64, timeout: Duration) {
+        let guard = self
+            .signal
+            .generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if *guard != generation {
+            return;
+        }
+        drop(
+            self.signal
+                .changed
+                .wait_timeout_while(guard, timeout, |current| *current == generation)
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+    }
+
+    /// Wakes every change watcher waiting in this process.
+    fn wake_followers(&self) {
+        if self.has_followers.load(Ordering::Acquire) {
+            let mut generation = self
+                .signal
+                .generation
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            *generation = generation.wrapping_add(1);
+            self.signal.changed.notify_all();
+        }
+    }
+
     /// Feeds one event to the matching watchers, then runs every callback registered when
     /// dispatch began. No lock is held while a callback runs.
     pub(crate) fn dispatch(&self, event: &Event) {
+        self.wake_followers();
         let callbacks = {
             let registry = self.registry();
             if registry.is_closed {
@@ -347,13 +447,22 @@ impl EventHub {
         }
     }
 
-    /// Ends every watcher (after they drain their buffers) and forgets every callback.
+    /// Ends every watcher (after they drain their buffers), forgets every callback and
+    /// wakes every change watcher (which then finds the store closed).
     pub(crate) fn close(&self) {
         let mut registry = self.registry();
         registry.is_closed = true;
         registry.watchers.clear();
         registry.callbacks = Arc::new(Vec::new());
         self.refresh_has_listeners(&registry);
+        drop(registry);
+        let mut generation = self
+            .signal
+            .generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *generation = generation.wrapping_add(1);
+        self.signal.changed.notify_all();
     }
 }
 
@@ -523,11 +632,7 @@ mod tests {
     }
 
     fn filter(namespace_prefix: Option<&str>, group: &str, key: &str) -> Filter {
-        Filter {
-            namespace_prefix: namespace_prefix.map(str::to_owned),
-            group: group.into(),
-            key: key.into(),
-        }
+        Filter::new(namespace_prefix, group, key)
     }
 
     #[test]

@@ -9,6 +9,7 @@
 //!
 //! Nothing here names the public handles; they are built on this layer.
 
+pub(crate) mod changes;
 pub(crate) mod entries;
 pub(crate) mod events;
 pub(crate) mod namespace;

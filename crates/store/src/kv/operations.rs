@@ -14,6 +14,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::Connection;
 
 use crate::error::{Error, QuotaLimit, Result};
+use crate::kv::changes;
 use crate::kv::entries::{self, Expiry, KeyValue, Lookup};
 use crate::kv::events::{Event, EventType};
 use crate::kv::namespace::Scope;
@@ -50,6 +51,10 @@ pub(crate) trait Backend {
     /// Between two steps of a long job (purge batches), lets callers queued for the
     /// connection go first. A transaction holds the connection throughout: nothing to do.
     fn yield_to_waiters(&self) {}
+
+    /// Refuses `operation` when the file has no change history (see
+    /// `Database::check_change_feed`).
+    fn check_change_feed(&self, operation: &'static str) -> Result<()>;
 }
 
 /// The error names of one kind of caller, e.g. `store.scoped.get`.
@@ -84,6 +89,12 @@ pub(crate) struct Names {
     pub(crate) get_many: &'static str,
     pub(crate) set_many: &'static str,
     pub(crate) delete_many: &'static str,
+    pub(crate) revision: &'static str,
+    pub(crate) get_with_revision: &'static str,
+    pub(crate) set_if: &'static str,
+    pub(crate) set_bytes_if: &'static str,
+    pub(crate) delete_if: &'static str,
+    pub(crate) watch_from: &'static str,
 }
 
 macro_rules! names {
@@ -119,6 +130,12 @@ macro_rules! names {
             get_many: concat!($prefix, "get_many"),
             set_many: concat!($prefix, "set_many"),
             delete_many: concat!($prefix, "delete_many"),
+            revision: concat!($prefix, "revision"),
+            get_with_revision: concat!($prefix, "get_with_revision"),
+            set_if: concat!($prefix, "set_if"),
+            set_bytes_if: concat!($prefix, "set_bytes_if"),
+            delete_if: concat!($prefix, "delete_if"),
+            watch_from: concat!($prefix, "watch_from"),
         }
     };
 }
@@ -171,7 +188,7 @@ impl<B: Backend> Operations<'_, B> {
             Lookup::Expired { was_deleted: true } => {
                 if self.backend.wants_events() {
                     self.backend
-                        .emit(Event::new(EventType::Delete, &stored, key, ""));
+                        .emit(Event::new(EventType::Expire, &stored, key, ""));
                 }
                 Err(not_found(operation, group, key))
             }
@@ -293,11 +310,11 @@ impl<B: Backend> Operations<'_, B> {
 
     pub(crate) fn delete_group(&self, group: &str) -> Result<()> {
         let stored = self.stored(group);
-        let removed = self
-            .backend
-            .run(self.names.delete_group, "delete group", |connection| {
-                entries::delete_group(connection, &stored)
-            })?;
+        let removed =
+            self.backend
+                .run_atomic(self.names.delete_group, "delete group", |connection| {
+                    entries::delete_group(connection, &stored)
+                })?;
         if removed && self.backend.wants_events() {
             self.backend
                 .emit(Event::new(EventType::DeleteGroup, &stored, "", ""));
@@ -460,7 +477,7 @@ impl<B: Backend> Operations<'_, B> {
             if self.backend.wants_events() {
                 for (group, key) in &removed {
                     self.backend
-                        .emit(Event::new(EventType::Delete, group, key, ""));
+                        .emit(Event::new(EventType::Expire, group, key, ""));
                 }
             }
             if removed.len() < PURGE_BATCH {
@@ -711,6 +728,154 @@ impl<B: Backend> Operations<'_, B> {
             }
         }
         Ok(removed.len())
+    }
+}
+
+/// What a compare-and-set found inside its transaction.
+enum Checked {
+    Done(u64),
+    Conflict(Option<u64>),
+    Refused(QuotaLimit),
+}
+
+/// Revisions and compare-and-set (issue 13).
+impl<B: Backend> Operations<'_, B> {
+    /// The newest revision of the whole file (every namespace): 0 before the first change.
+    pub(crate) fn revision(&self) -> Result<u64> {
+        let operation = self.names.revision;
+        self.backend.check_change_feed(operation)?;
+        self.backend
+            .run(operation, "read revision", changes::latest)
+    }
+
+    /// The live value of a key with the revision that last wrote it (0 for a row written
+    /// before the file recorded revisions). An expired row is handled as `get` does.
+    pub(crate) fn get_with_revision(&self, group: &str, key: &str) -> Result<(String, u64)> {
+        let operation = self.names.get_with_revision;
+        let (bytes, revision) = self.get_bytes_with_revision_named(operation, group, key)?;
+        Ok((into_text(operation, group, key, bytes)?, revision))
+    }
+
+    fn get_bytes_with_revision_named(
+        &self,
+        operation: &'static str,
+        group: &str,
+        key: &str,
+    ) -> Result<(Vec<u8>, u64)> {
+        self.backend.check_change_feed(operation)?;
+        let stored = self.stored(group);
+        let found = self.backend.run(operation, "read entry", |connection| {
+            changes::entry(connection, &stored, key)
+        })?;
+        match found {
+            Some(entry) if entry.is_live(now_ms()) => Ok((entry.value, entry.revision)),
+            // Expired: the ordinary read deletes it (with its `Expire` event).
+            Some(_) => self
+                .get_bytes_named(operation, group, key)
+                .and(Err(not_found(operation, group, key))),
+            None => Err(not_found(operation, group, key)),
+        }
+    }
+
+    /// Writes `value` only when the key's live revision is `expected` (`None`: only when
+    /// there is no live key), in one write transaction; returns the new revision. A
+    /// mismatch is `Conflict` with the current revision and changes and emits nothing.
+    pub(crate) fn set_if(
+        &self,
+        operation: &'static str,
+        group: &str,
+        key: &str,
+        value: ValueRef<'_>,
+        expected: Option<u64>,
+    ) -> Result<u64> {
+        self.backend.check_change_feed(operation)?;
+        let stored = self.stored(group);
+        let quota = self.scope.filter(|scope| scope.has_quota());
+        let outcome = self
+            .backend
+            .run_atomic(operation, "write entry", |connection| {
+                let current = live_revision(connection, &stored, key)?;
+                if current != expected {
+                    return Ok(Checked::Conflict(current));
+                }
+                if let (None, Some(scope)) = (current, quota) {
+                    if let Some(limit) = scope.refusal(connection, &stored, key)? {
+                        return Ok(Checked::Refused(limit));
+                    }
+                }
+                entries::upsert_value(connection, &stored, key, value, None)?;
+                Ok(Checked::Done(changes::latest(connection)?))
+            })?;
+        match outcome {
+            Checked::Done(revision) => {
+                if self.backend.wants_events() {
+                    self.backend
+                        .emit(Event::new(EventType::Set, &stored, key, &event_text(value)));
+                }
+                Ok(revision)
+            }
+            Checked::Conflict(current) => Err(conflict(operation, group, key, expected, current)),
+            Checked::Refused(limit) => Err(quota.map_or_else(
+                || Error::invalid_input(operation, "quota"),
+                |scope| scope.quota_error(operation, limit),
+            )),
+        }
+    }
+
+    /// Deletes the key only when its live revision is `expected`, in one write
+    /// transaction; returns the revision of the delete. A missing key or another
+    /// revision is `Conflict` and changes and emits nothing.
+    pub(crate) fn delete_if(&self, group: &str, key: &str, expected: u64) -> Result<u64> {
+        let operation = self.names.delete_if;
+        self.backend.check_change_feed(operation)?;
+        let stored = self.stored(group);
+        let outcome = self
+            .backend
+            .run_atomic(operation, "delete entry", |connection| {
+                let current = live_revision(connection, &stored, key)?;
+                if current != Some(expected) {
+                    return Ok(Checked::Conflict(current));
+                }
+                entries::delete(connection, &stored, key)?;
+                Ok(Checked::Done(changes::latest(connection)?))
+            })?;
+        match outcome {
+            Checked::Done(revision) => {
+                if self.backend.wants_events() {
+                    self.backend
+                        .emit(Event::new(EventType::Delete, &stored, key, ""));
+                }
+                Ok(revision)
+            }
+            Checked::Conflict(current) => {
+                Err(conflict(operation, group, key, Some(expected), current))
+            }
+            Checked::Refused(_) => Err(Error::invalid_input(operation, "quota")),
+        }
+    }
+}
+
+/// The revision of the key's live row; `None` when it is missing or expired.
+fn live_revision(connection: &Connection, group: &str, key: &str) -> rusqlite::Result<Option<u64>> {
+    let now = now_ms();
+    Ok(changes::entry(connection, group, key)?
+        .filter(|entry| entry.is_live(now))
+        .map(|entry| entry.revision))
+}
+
+fn conflict(
+    operation: &'static str,
+    group: &str,
+    key: &str,
+    expected: Option<u64>,
+    current: Option<u64>,
+) -> Error {
+    Error::Conflict {
+        operation,
+        group: group.to_owned(),
+        key: key.to_owned(),
+        expected,
+        current,
     }
 }
 

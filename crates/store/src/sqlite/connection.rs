@@ -82,20 +82,41 @@ pub(crate) struct Database {
     waiting: AtomicUsize,
     /// Opened with `StoreConfig::read_only`.
     read_only: bool,
+    /// The file has the change history (always, unless opened read-only from an earlier
+    /// release's file).
+    has_change_feed: bool,
 }
 
 /// The longest a long job waits for queued callers between two of its steps.
 const YIELD_LIMIT: Duration = Duration::from_millis(5);
 
 impl Database {
-    pub(crate) fn new(connection: Connection, read_only: bool) -> Database {
+    pub(crate) fn new(connection: Connection, read_only: bool, has_change_feed: bool) -> Database {
         Database {
             connection: Mutex::new(Some(connection)),
             is_closed: AtomicBool::new(false),
             transaction_owner: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             read_only,
+            has_change_feed,
         }
+    }
+
+    /// True when the file has the change history.
+    pub(crate) fn has_change_feed(&self) -> bool {
+        self.has_change_feed
+    }
+
+    /// Refuses `operation` when the file has no change history: a file of an earlier
+    /// release opened read-only, which gains one the first time it is opened for writing.
+    pub(crate) fn check_change_feed(&self, operation: &'static str) -> Result<()> {
+        if self.has_change_feed {
+            return Ok(());
+        }
+        Err(Error::ReadOnly {
+            operation,
+            action: "read revisions: this file has no change history yet (open it once for writing to add it)",
+        })
     }
 
     /// Refuses `operation` with [`Error::ReadOnly`] when the store is read-only.

@@ -77,6 +77,7 @@ const CREATE_ENTRIES: &str = "CREATE TABLE IF NOT EXISTS entries (
     entry_key   TEXT NOT NULL,
     entry_value TEXT NOT NULL,
     expires_at  INTEGER,
+    revision    INTEGER,
     PRIMARY KEY (group_name, entry_key)
 ) WITHOUT ROWID";
 
@@ -84,10 +85,16 @@ const CREATE_ENTRIES: &str = "CREATE TABLE IF NOT EXISTS entries (
 const CREATE_EXPIRES_AT_INDEX: &str = "CREATE INDEX IF NOT EXISTS entries_expires_at_idx
     ON entries (expires_at) WHERE expires_at IS NOT NULL";
 
-/// Every table and index a current file has (`type`, `name`).
-const CURRENT_OBJECTS: [(&str, &str); 9] = [
+/// Every table, index and trigger a current file has (`type`, `name`).
+const CURRENT_OBJECTS: [(&str, &str); 15] = [
     ("table", "entries"),
     ("index", "entries_expires_at_idx"),
+    ("table", "entry_changes"),
+    ("trigger", "entry_changes_insert"),
+    ("trigger", "entry_changes_insert_foreign"),
+    ("trigger", "entry_changes_update"),
+    ("trigger", "entry_changes_update_foreign"),
+    ("trigger", "entry_changes_delete"),
     ("table", "journal_entries"),
     ("index", "journal_entries_bucket_committed_at_idx"),
     ("index", "journal_entries_unarchived_idx"),
@@ -123,9 +130,9 @@ pub(crate) fn open_connection(config: &StoreConfig) -> Result<Connection> {
     })?;
     let deadline = Instant::now() + BUSY_TIMEOUT;
     configure(&connection, is_memory, config, deadline)?;
-    let is_current = retry_busy(deadline, || schema_is_current(&connection))
+    let state = retry_busy(deadline, || schema_state(&connection))
         .map_err(|source| Error::database(OPERATION, "check schema", source))?;
-    if !is_current {
+    if state != SchemaState::Current {
         retry_busy(deadline, || ensure_schema(&connection))
             .map_err(|source| Error::database(OPERATION, "ensure schema", source))?;
     }
@@ -211,22 +218,59 @@ fn is_busy(error: &rusqlite::Error) -> bool {
     )
 }
 
-/// True when every table, index and column of the current schema is there and the Go
-/// package's old `kv` table is not: opening then writes nothing.
-fn schema_is_current(connection: &Connection) -> rusqlite::Result<bool> {
-    let mut statement = connection
-        .prepare("SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index')")?;
+/// How far a file's schema is from the current one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SchemaState {
+    /// Every table, index, trigger and column is there: opening writes nothing.
+    Current,
+    /// Current but for the change history (a file of an earlier release): readable as
+    /// it is, with revisions unavailable until it is opened once for writing.
+    NoChangeFeed,
+    /// Needs a migration before it can be read.
+    Old,
+}
+
+/// Where the file stands against the current schema (and the Go package's old `kv`
+/// table, which always needs migrating).
+fn schema_state(connection: &Connection) -> rusqlite::Result<SchemaState> {
+    let mut statement = connection.prepare(
+        "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'index', 'trigger')",
+    )?;
     let present = statement
         .query_map([], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let has = |kind: &str, name: &str| present.iter().any(|(k, n)| k == kind && n == name);
-    if has("table", "kv") || !CURRENT_OBJECTS.iter().all(|(kind, name)| has(kind, name)) {
-        return Ok(false);
+    let is_change_feed = |name: &str| name == "entry_changes" || name.starts_with("entry_changes_");
+    let readable = !has("table", "kv")
+        && CURRENT_OBJECTS
+            .iter()
+            .filter(|(_, name)| !is_change_feed(name))
+            .all(|(kind, name)| has(kind, name))
+        && has_column(connection, "entries", "expires_at")?
+        && has_column(connection, "journal_entries", "archive_name")?;
+    if !readable {
+        return Ok(SchemaState::Old);
     }
-    Ok(has_column(connection, "entries", "expires_at")?
-        && has_column(connection, "journal_entries", "archive_name")?)
+    let has_change_feed = CURRENT_OBJECTS
+        .iter()
+        .filter(|(_, name)| is_change_feed(name))
+        .all(|(kind, name)| has(kind, name))
+        && has_column(connection, "entries", "revision")?;
+    Ok(if has_change_feed {
+        SchemaState::Current
+    } else {
+        SchemaState::NoChangeFeed
+    })
+}
+
+/// True when the file records revisions (`entry_changes` exists): always after an open
+/// for writing; a read-only open of an earlier release's file may lack it.
+pub(crate) fn has_change_feed(connection: &Connection) -> rusqlite::Result<bool> {
+    connection
+        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_changes'")?
+        .exists([])
 }
 
 /// Opens an existing file for reading only.
@@ -253,14 +297,14 @@ fn open_read_only(path: &Path) -> Result<Connection> {
     connection
         .busy_timeout(BUSY_TIMEOUT)
         .map_err(|source| Error::database(OPERATION, "set busy timeout", source))?;
-    let connection = match retry_busy(deadline, || schema_is_current(&connection)) {
-        Ok(is_current) => finish_read_only(connection, is_current)?,
+    let connection = match retry_busy(deadline, || schema_state(&connection)) {
+        Ok(state) => finish_read_only(connection, state)?,
         Err(error) if needs_immutable(&error, path) => {
             drop(connection);
             let connection = open_immutable(path).map_err(open_failed)?;
-            let is_current = schema_is_current(&connection)
+            let state = schema_state(&connection)
                 .map_err(|source| Error::database(OPERATION, "check schema", source))?;
-            finish_read_only(connection, is_current)?
+            finish_read_only(connection, state)?
         }
         Err(source) => {
             return Err(Error::database(
@@ -276,8 +320,8 @@ fn open_read_only(path: &Path) -> Result<Connection> {
     Ok(connection)
 }
 
-fn finish_read_only(connection: Connection, is_current: bool) -> Result<Connection> {
-    if !is_current {
+fn finish_read_only(connection: Connection, state: SchemaState) -> Result<Connection> {
+    if state == SchemaState::Old {
         return Err(Error::ReadOnly {
             operation: OPERATION,
             action: "migrate the schema (open the file once for writing first)",
@@ -481,6 +525,7 @@ fn ensure_schema(connection: &Connection) -> rusqlite::Result<()> {
     }
     migrate_legacy_kv(&transaction)?;
     transaction.execute_batch(CREATE_EXPIRES_AT_INDEX)?;
+    ensure_change_feed(&transaction)?;
     ensure_journal_schema(&transaction)?;
     transaction.commit()
 }
@@ -493,7 +538,15 @@ fn has_column(connection: &Connection, table: &str, column: &str) -> rusqlite::R
 }
 
 fn add_expires_at(connection: &Connection) -> rusqlite::Result<()> {
-    match connection.execute_batch("ALTER TABLE entries ADD COLUMN expires_at INTEGER") {
+    add_column(
+        connection,
+        "ALTER TABLE entries ADD COLUMN expires_at INTEGER",
+    )
+}
+
+/// Runs an `ALTER TABLE … ADD COLUMN`; a column another opener added first is fine.
+fn add_column(connection: &Connection, statement: &str) -> rusqlite::Result<()> {
+    match connection.execute_batch(statement) {
         Err(rusqlite::Error::SqliteFailure(_, Some(message)))
             if message.contains("duplicate column") =>
         {
@@ -502,6 +555,94 @@ fn add_expires_at(connection: &Connection) -> rusqlite::Result<()> {
         other => other,
     }
 }
+
+/// Adds the change history (issue 13) to a file without it: the `revision` column of
+/// `entries` (`NULL` for rows written before, read as revision 0), the `entry_changes`
+/// table and its triggers. See `kv::changes` for what they record.
+fn ensure_change_feed(connection: &Connection) -> rusqlite::Result<()> {
+    if !has_column(connection, "entries", "revision")? {
+        add_column(
+            connection,
+            "ALTER TABLE entries ADD COLUMN revision INTEGER",
+        )?;
+    }
+    connection.execute_batch(CREATE_CHANGE_FEED)
+}
+
+/// The change history: one row per committed change, numbered by `revision` (the rowid,
+/// so SQLite gives each new row the largest revision plus one, under the write lock; no
+/// `AUTOINCREMENT`, because pruning never removes the newest row). The triggers record
+/// every write to `entries`, whoever makes it: this store, the Go package, `sqlite3`.
+///
+/// - The store's own upsert names the next revision itself (`revision = max + 1`), so the
+///   trigger only copies the row (`entry_changes_insert`/`_update`). A write that does not
+///   (the Go package, any other program) leaves `revision` as it was, and the `_foreign`
+///   trigger numbers the change and stamps the row.
+/// - A delete records `expire` when the row had already expired, `delete` otherwise,
+///   unless the newest change is a `delete_group` of the row's group: the store writes
+///   that one row first and then deletes the group's rows under it.
+///
+/// `changed_at` is Unix milliseconds from SQLite's clock, so it works in any writer.
+const CREATE_CHANGE_FEED: &str = "CREATE TABLE IF NOT EXISTS entry_changes (
+    revision    INTEGER PRIMARY KEY,
+    kind        TEXT NOT NULL,
+    group_name  TEXT NOT NULL,
+    entry_key   TEXT NOT NULL,
+    entry_value TEXT,
+    expires_at  INTEGER,
+    changed_at  INTEGER NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS entry_changes_insert AFTER INSERT ON entries
+WHEN NEW.revision = (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes)
+BEGIN
+    INSERT INTO entry_changes
+        (revision, kind, group_name, entry_key, entry_value, expires_at, changed_at)
+    VALUES (NEW.revision, 'set', NEW.group_name, NEW.entry_key, NEW.entry_value,
+        NEW.expires_at, CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER));
+END;
+CREATE TRIGGER IF NOT EXISTS entry_changes_insert_foreign AFTER INSERT ON entries
+WHEN NEW.revision IS NULL
+    OR NEW.revision <> (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes)
+BEGIN
+    INSERT INTO entry_changes
+        (kind, group_name, entry_key, entry_value, expires_at, changed_at)
+    VALUES ('set', NEW.group_name, NEW.entry_key, NEW.entry_value, NEW.expires_at,
+        CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER));
+    UPDATE entries SET revision = (SELECT max(revision) FROM entry_changes)
+        WHERE group_name = NEW.group_name AND entry_key = NEW.entry_key;
+END;
+CREATE TRIGGER IF NOT EXISTS entry_changes_update
+AFTER UPDATE OF entry_value, expires_at ON entries
+WHEN NEW.revision = (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes)
+BEGIN
+    INSERT INTO entry_changes
+        (revision, kind, group_name, entry_key, entry_value, expires_at, changed_at)
+    VALUES (NEW.revision, 'set', NEW.group_name, NEW.entry_key, NEW.entry_value,
+        NEW.expires_at, CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER));
+END;
+CREATE TRIGGER IF NOT EXISTS entry_changes_update_foreign
+AFTER UPDATE OF entry_value, expires_at ON entries
+WHEN NEW.revision IS NULL
+    OR NEW.revision <> (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes)
+BEGIN
+    INSERT INTO entry_changes
+        (kind, group_name, entry_key, entry_value, expires_at, changed_at)
+    VALUES ('set', NEW.group_name, NEW.entry_key, NEW.entry_value, NEW.expires_at,
+        CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER));
+    UPDATE entries SET revision = (SELECT max(revision) FROM entry_changes)
+        WHERE group_name = NEW.group_name AND entry_key = NEW.entry_key;
+END;
+CREATE TRIGGER IF NOT EXISTS entry_changes_delete AFTER DELETE ON entries
+WHEN NOT EXISTS (SELECT 1 FROM entry_changes
+    WHERE revision = (SELECT max(revision) FROM entry_changes)
+        AND kind = 'delete_group' AND group_name = OLD.group_name)
+BEGIN
+    INSERT INTO entry_changes (kind, group_name, entry_key, entry_value, expires_at, changed_at)
+    SELECT CASE WHEN OLD.expires_at IS NOT NULL AND OLD.expires_at <= now THEN 'expire'
+            ELSE 'delete' END,
+        OLD.group_name, OLD.entry_key, NULL, NULL, now
+    FROM (SELECT CAST(round((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) AS now);
+END";
 
 /// Moves the rows of the Go package's first table, `kv(grp, key, value[, expires_at])`,
 /// into `entries`; a row already in `entries` wins.
