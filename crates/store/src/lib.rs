@@ -14,6 +14,11 @@
 //!   **atomic counters** (`increment`), **expiry control** (`ttl`, `expire`, `persist`,
 //!   `get_and_touch`) and **batches** in one lock (`get_many`, `set_many`,
 //!   `delete_many`), on stores, scoped stores and transactions alike.
+//! - **Revisions and a durable change feed**: every committed change gets a store-wide,
+//!   gap-free revision in the same transaction, whoever wrote it; `get_with_revision`,
+//!   compare-and-set (`set_if`, `delete_if`), and [`Store::watch_from`], a
+//!   [`ChangeWatcher`] that replays the history after a revision and then follows new
+//!   changes, from other processes too, without ever dropping one (see `revisions`).
 //! - **Templates**: `render` fills a Go `text/template` from a group.
 //! - **Export and import** of entries with their expiry, all or nothing.
 //! - **Namespaces** for many tenants in one file, with key and group quotas checked
@@ -52,6 +57,13 @@
 //! // Fill a template from a group.
 //! let line = store.render("{{ .colour }} at size {{ .size }}", "config")?;
 //! assert_eq!(line, "green at size 10");
+//!
+//! // Every change has a revision: compare-and-set, and a feed that resumes.
+//! let (_, revision) = store.get_with_revision("config", "colour")?;
+//! store.set_if("config", "colour", "red", Some(revision))?;
+//! assert!(store.set_if("config", "colour", "pink", Some(revision)).unwrap_err().is_conflict());
+//! let mut feed = store.watch_from("config", "colour", revision)?;
+//! assert_eq!(feed.recv()?.and_then(|change| change.value_text().map(str::to_owned)), Some("red".to_owned()));
 //!
 //! // Walk a group a page at a time.
 //! let keys: Vec<String> = store
