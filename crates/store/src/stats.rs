@@ -23,6 +23,7 @@ use crate::store::Store;
 /// assert_eq!((stats.entries, stats.groups, stats.expired_unpurged), (1, 1, 1));
 /// assert_eq!(stats.file_size_bytes, 0); // in memory
 /// assert_eq!(stats.pending_exports, 0);
+/// assert_eq!((stats.revision, stats.oldest_revision, stats.retained_changes), (2, 1, 2));
 /// # Ok::<(), store::Error>(())
 /// ```
 ///
@@ -50,6 +51,14 @@ pub struct StoreStats {
     /// The most recent shipping failure since open while no batch has been accepted
     /// since, else the error of the newest refused point; `None` when neither exists.
     pub last_export_error: Option<String>,
+    /// The store's newest revision ([`Store::revision`]); 0 before the first change, or
+    /// for a file of an earlier release opened read-only.
+    pub revision: u64,
+    /// The oldest change still retained in the history; 0 when it is empty.
+    pub oldest_revision: u64,
+    /// Changes retained in the history (see
+    /// [`StoreConfig::change_retention`](crate::StoreConfig::change_retention)).
+    pub retained_changes: u64,
 }
 
 /// Every count in one statement: one snapshot of the database.
@@ -62,6 +71,10 @@ const SQL_COUNTS: &str = "SELECT
     (SELECT COUNT(*) FROM journal_entries WHERE archived_at IS NOT NULL),
     (SELECT COUNT(*) FROM journal_outbox WHERE failed_at IS NULL),
     (SELECT COUNT(*) FROM journal_outbox WHERE failed_at IS NOT NULL)";
+
+/// The change history's extent, read in the same snapshot (when the file has one).
+const SQL_CHANGES: &str = "SELECT ifnull(max(revision), 0), ifnull(min(revision), 0), COUNT(*)
+    FROM entry_changes";
 
 impl Store {
     /// Counts entries, groups, journal points and the InfluxDB outbox, and measures the
@@ -93,17 +106,20 @@ impl Store {
         }
         // Read before the database so that a failure recorded meanwhile is not missed.
         let recent_error = self.engine.outbox().and_then(Outbox::last_error);
+        let has_change_feed = self.engine.database.has_change_feed();
         let mut stats = self
             .engine
             .database
-            .with(OPERATION, "read statistics", read_counts)?;
+            .with(OPERATION, "read statistics", |connection| {
+                read_counts(connection, has_change_feed)
+            })?;
         stats.last_export_error = recent_error.or(stats.last_export_error);
         stats.file_size_bytes = file_size(&self.database_path());
         Ok(stats)
     }
 }
 
-fn read_counts(connection: &Connection) -> rusqlite::Result<StoreStats> {
+fn read_counts(connection: &Connection, has_change_feed: bool) -> rusqlite::Result<StoreStats> {
     let transaction =
         rusqlite::Transaction::new_unchecked(connection, rusqlite::TransactionBehavior::Deferred)?;
     let count = |row: &rusqlite::Row<'_>, index| {
@@ -125,6 +141,17 @@ fn read_counts(connection: &Connection) -> rusqlite::Result<StoreStats> {
             })
         })?;
     stats.last_export_error = last_recorded_failure(&transaction)?;
+    if has_change_feed {
+        (
+            stats.revision,
+            stats.oldest_revision,
+            stats.retained_changes,
+        ) = transaction
+            .prepare_cached(SQL_CHANGES)?
+            .query_row([], |row| {
+                Ok((count(row, 0)?, count(row, 1)?, count(row, 2)?))
+            })?;
+    }
     transaction.commit()?;
     Ok(stats)
 }
