@@ -119,7 +119,9 @@ use store_template as template;
 pub mod statements;
 
 #[cfg(feature = "tokio")]
-pub use crate::asynchronous::{AsyncScopedStore, AsyncStore, AsyncWatcher, PageStream};
+pub use crate::asynchronous::{
+    AsyncChangeWatcher, AsyncScopedStore, AsyncStore, AsyncWatcher, PageStream,
+};
 pub use crate::config::{
     ChangeRetention, Durability, JournalConfig, JournalProtocol, QuotaConfig, ScopedStoreConfig,
     StoreConfig, DEFAULT_WAL_SIZE_LIMIT,

@@ -764,17 +764,43 @@ impl ChangeWatcher {
     }
 
     fn next_change(&mut self, deadline: Option<Instant>) -> Result<Option<Change>> {
+        match self.wait_until(deadline)? {
+            Waited::Change(change) => Ok(Some(change)),
+            Waited::Nothing | Waited::Closed => Ok(None),
+        }
+    }
+
+    /// [`ChangeWatcher::recv_timeout`] telling a wait that found nothing from a closed
+    /// store (the async watcher waits in slices and must know which it was).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn wait_for(&mut self, timeout: Duration) -> Result<Waited> {
+        self.wait_until(Some(Instant::now() + timeout))
+    }
+
+    /// The next change already read from the history, if any: no I/O, no waiting.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn take_buffered(&mut self) -> Option<Change> {
+        self.buffer.pop_front()
+    }
+
+    /// The operation name this watcher reports its errors under.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    fn wait_until(&mut self, deadline: Option<Instant>) -> Result<Waited> {
         loop {
             if let Some(change) = self.buffer.pop_front() {
-                return Ok(Some(change));
+                return Ok(Waited::Change(change));
             }
             let Some(engine) = self.engine.upgrade() else {
-                return Ok(None);
+                return Ok(Waited::Closed);
             };
             // Read the generation first: a change committed after it wakes the wait.
             let generation = engine.events.change_generation();
             if !self.fill(&engine)? {
-                return Ok(None);
+                return Ok(Waited::Closed);
             }
             if !self.buffer.is_empty() {
                 continue;
@@ -783,7 +809,7 @@ impl ChangeWatcher {
             if let Some(deadline) = deadline {
                 let now = Instant::now();
                 if now >= deadline {
-                    return Ok(None);
+                    return Ok(Waited::Nothing);
                 }
                 pause = pause.min(deadline - now);
             }
@@ -837,6 +863,16 @@ impl ChangeWatcher {
         }
         Ok(true)
     }
+}
+
+/// What one wait of a [`ChangeWatcher`] came to.
+pub(crate) enum Waited {
+    /// The next matching change.
+    Change(Change),
+    /// None before the deadline.
+    Nothing,
+    /// The store was closed (or dropped) and every change read before has been returned.
+    Closed,
 }
 
 /// Blocks for each change in turn; ends when the store closes.

@@ -618,3 +618,347 @@ fn async_cancellation_good_dropped_futures_lose_nothing_and_leave_the_store_usab
         assert!(acknowledged > 0, "some calls finished before being dropped");
     });
 }
+
+// Revisions, compare-and-set and the change feed (issue 13).
+
+#[test]
+fn async_revision_good_set_if_get_with_revision_and_delete_if_on_memory_and_file() {
+    current_thread().block_on(async {
+        let directory = tempfile::tempdir().expect("temp dir");
+        for store in [
+            AsyncStore::open(":memory:").await.expect("open"),
+            file_store(&directory).await,
+        ] {
+            assert_eq!(store.revision().await.expect("revision"), 0);
+            let first = store
+                .set_if("config", "colour", "blue", None)
+                .await
+                .expect("set_if absent");
+            assert_eq!(first, 1);
+            assert_eq!(
+                store
+                    .get_with_revision("config", "colour")
+                    .await
+                    .expect("get_with_revision"),
+                ("blue".to_owned(), 1)
+            );
+            let second = store
+                .set_bytes_if("config", "colour", b"\0green", Some(first))
+                .await
+                .expect("set_bytes_if");
+            assert_eq!(second, 2);
+            assert_eq!(
+                store.get_bytes("config", "colour").await.expect("bytes"),
+                b"\0green"
+            );
+            let deleted = store
+                .delete_if("config", "colour", second)
+                .await
+                .expect("delete_if");
+            assert_eq!(deleted, 3);
+            assert_eq!(store.revision().await.expect("revision"), 3);
+            assert!(!store.exists("config", "colour").await.expect("exists"));
+
+            let tenant = AsyncScopedStore::new(&store, "tenant-a").expect("scope");
+            let scoped = tenant
+                .set_if("config", "colour", "red", None)
+                .await
+                .expect("scoped set_if");
+            assert_eq!(scoped, 4);
+            assert_eq!(tenant.revision().await.expect("scoped revision"), 4);
+            assert_eq!(
+                tenant
+                    .get_with_revision("config", "colour")
+                    .await
+                    .expect("scoped get_with_revision"),
+                ("red".to_owned(), 4)
+            );
+            assert_eq!(
+                store
+                    .get_with_revision("tenant-a:config", "colour")
+                    .await
+                    .expect("the same row from the root"),
+                ("red".to_owned(), 4)
+            );
+            let bytes = tenant
+                .set_bytes_if("config", "colour", &[1, 2], Some(scoped))
+                .await
+                .expect("scoped set_bytes_if");
+            assert_eq!(
+                tenant
+                    .delete_if("config", "colour", bytes)
+                    .await
+                    .expect("scoped delete_if"),
+                6
+            );
+            store.close().await.expect("close");
+        }
+    });
+}
+
+#[test]
+fn async_set_if_bad_conflict_names_the_operation_and_changes_nothing() {
+    current_thread().block_on(async {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let store = file_store(&directory).await;
+        let revision = store
+            .set_if("locks", "job-7", "worker-a", None)
+            .await
+            .expect("take the lock");
+        match store.set_if("locks", "job-7", "worker-b", None).await {
+            Err(Error::Conflict {
+                operation,
+                group,
+                key,
+                expected,
+                current,
+            }) => {
+                assert_eq!(operation, "store.set_if");
+                assert_eq!((group.as_str(), key.as_str()), ("locks", "job-7"));
+                assert_eq!((expected, current), (None, Some(revision)));
+            }
+            other => panic!("expected Conflict, got {other:?}"),
+        }
+        match store
+            .set_bytes_if("locks", "job-7", b"b", Some(revision + 5))
+            .await
+        {
+            Err(Error::Conflict {
+                operation, current, ..
+            }) => assert_eq!((operation, current), ("store.set_bytes_if", Some(revision))),
+            other => panic!("expected Conflict, got {other:?}"),
+        }
+        match store.delete_if("locks", "job-7", revision + 1).await {
+            Err(Error::Conflict {
+                operation,
+                expected,
+                current,
+                ..
+            }) => assert_eq!(
+                (operation, expected, current),
+                ("store.delete_if", Some(revision + 1), Some(revision))
+            ),
+            other => panic!("expected Conflict, got {other:?}"),
+        }
+        let tenant = AsyncScopedStore::new(&store, "tenant-a").expect("scope");
+        tenant
+            .set_if("locks", "job-7", "worker-a", None)
+            .await
+            .expect("scoped take");
+        match tenant.set_if("locks", "job-7", "worker-b", None).await {
+            Err(Error::Conflict {
+                operation, group, ..
+            }) => assert_eq!(
+                (operation, group.as_str()),
+                ("store.scoped.set_if", "locks")
+            ),
+            other => panic!("expected Conflict, got {other:?}"),
+        }
+        // The conflicts changed nothing: the last revision is the scoped take.
+        assert_eq!(store.revision().await.expect("revision"), revision + 1);
+        assert_eq!(
+            store
+                .get_with_revision("locks", "job-7")
+                .await
+                .expect("get"),
+            ("worker-a".to_owned(), revision)
+        );
+        store.close().await.expect("close");
+        assert!(matches!(store.revision().await, Err(Error::Closed { .. })));
+        assert!(matches!(
+            store.watch_from("*", "*", 0).await,
+            Err(Error::Closed { .. })
+        ));
+    });
+}
+
+#[test]
+fn async_watch_from_good_replays_then_follows_on_both_runtimes() {
+    for runtime in [current_thread(), multi_thread()] {
+        runtime.block_on(async {
+            let directory = tempfile::tempdir().expect("temp dir");
+            let store = file_store(&directory).await;
+            store.set("config", "colour", "blue").await.expect("set");
+            store.set("other", "size", "10").await.expect("set");
+            store.delete("config", "colour").await.expect("delete");
+            let mut watcher = store.watch_from("config", "*", 0).await.expect("watch");
+            assert_eq!(watcher.revision(), 0);
+            let first = watcher.recv().await.expect("recv").expect("replayed set");
+            assert_eq!(
+                (first.revision, first.kind, first.value_text()),
+                (1, EventType::Set, Some("blue"))
+            );
+            let second = watcher
+                .recv()
+                .await
+                .expect("recv")
+                .expect("replayed delete");
+            assert_eq!((second.revision, second.kind), (3, EventType::Delete));
+            assert_eq!(watcher.revision(), 3);
+
+            // Now it follows: a task waits while another writes.
+            let waiting = tokio::spawn(async move {
+                let change = watcher.recv().await;
+                (watcher, change)
+            });
+            tokio::task::yield_now().await;
+            store.set("other", "skipped", "x").await.expect("set");
+            store.set("config", "size", "12").await.expect("set");
+            let (mut watcher, change) = waiting.await.expect("the waiting task");
+            let change = change.expect("recv").expect("followed change");
+            assert_eq!(
+                (change.revision, change.key.as_str(), change.value_text()),
+                (5, "size", Some("12"))
+            );
+            assert_eq!(watcher.revision(), 5);
+
+            // A scoped watcher sees its namespace with local names.
+            let tenant = AsyncScopedStore::new(&store, "tenant-a").expect("scope");
+            tenant.set("config", "colour", "red").await.expect("set");
+            let mut scoped = tenant.watch_from("config", "*", 0).await.expect("watch");
+            let local = scoped.recv().await.expect("recv").expect("tenant change");
+            assert_eq!(
+                (local.revision, local.group.as_str(), local.value_text()),
+                (6, "config", Some("red"))
+            );
+
+            store.close().await.expect("close");
+            assert!(watcher.recv().await.expect("recv after close").is_none());
+            assert!(scoped.recv().await.expect("recv after close").is_none());
+            assert!(watcher.recv().await.expect("still ended").is_none());
+        });
+    }
+}
+
+#[test]
+fn async_watch_from_good_stream_yields_changes_in_order() {
+    current_thread().block_on(async {
+        let store = AsyncStore::open(":memory:").await.expect("open");
+        for index in 0..5 {
+            store
+                .set("g", &format!("k{index}"), "v")
+                .await
+                .expect("set");
+        }
+        let mut watcher = store.watch_from("g", "*", 2).await.expect("watch");
+        let mut revisions = Vec::new();
+        for _ in 0..3 {
+            let change = next(&mut watcher).await.expect("a change").expect("read");
+            revisions.push(change.revision);
+        }
+        // The history is read from the file: once the store is closed the stream ends.
+        store.close().await.expect("close");
+        assert!(next(&mut watcher).await.is_none());
+        assert_eq!(revisions, [3, 4, 5]);
+    });
+}
+
+#[test]
+fn async_watch_from_good_change_from_another_store_handle_on_the_same_file_arrives() {
+    multi_thread().block_on(async {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let store = file_store(&directory).await;
+        store.set("config", "colour", "blue").await.expect("set");
+        let start = store.revision().await.expect("revision");
+        let mut watcher = store.watch_from("config", "*", start).await.expect("watch");
+        // A second handle with its own connection and event hub: nothing in this
+        // process wakes the watcher, it finds the change by reading the history.
+        let other = Store::open_with(StoreConfig {
+            purge_interval: Duration::ZERO,
+            ..StoreConfig::new(directory.path().join("app.db"))
+        })
+        .expect("a second handle on the file");
+        let writer = std::thread::spawn(move || {
+            let revision = other
+                .set_if("config", "colour", "green", Some(start))
+                .expect("set_if from the other handle");
+            other.close().expect("close the other handle");
+            revision
+        });
+        let change = watcher.recv().await.expect("recv").expect("the change");
+        let written = writer.join().expect("writer thread");
+        assert_eq!(change.revision, written);
+        assert_eq!(
+            (change.kind, change.key.as_str(), change.value_text()),
+            (EventType::Set, "colour", Some("green"))
+        );
+        assert_eq!(
+            store
+                .get_with_revision("config", "colour")
+                .await
+                .expect("get"),
+            ("green".to_owned(), written)
+        );
+    });
+}
+
+#[test]
+fn async_watch_from_good_waiting_recv_never_blocks_a_current_thread_runtime() {
+    current_thread().block_on(async {
+        let directory = tempfile::tempdir().expect("temp dir");
+        let store = file_store(&directory).await;
+        let mut watcher = store.watch_from("g", "*", 0).await.expect("watch");
+        let reader = tokio::spawn(async move { watcher.recv().await });
+        // The reader has started waiting; the runtime's only thread must still run this
+        // task, or the write below never happens and the reader never finishes.
+        tokio::task::yield_now().await;
+        store.set("g", "k", "v").await.expect("set");
+        let change = reader.await.expect("reader task").expect("recv");
+        assert_eq!(change.map(|change| change.revision), Some(1));
+    });
+}
+
+#[test]
+fn async_watch_from_good_dropped_recv_futures_lose_no_change_and_repeat_none() {
+    for runtime in [current_thread(), multi_thread()] {
+        runtime.block_on(async {
+            let directory = tempfile::tempdir().expect("temp dir");
+            let store = file_store(&directory).await;
+            let mut watcher = store.watch_from("g", "*", 0).await.expect("watch");
+
+            // Polled once (the wait starts), then dropped; the change made afterwards is
+            // found by that same wait and returned by the next recv.
+            let finished = poll_then_drop(async { watcher.recv().await.map(|_| ()) }, 1);
+            assert!(!finished, "nothing to receive yet");
+            store.set("g", "first", "v").await.expect("set");
+            let first = watcher.recv().await.expect("recv").expect("the change");
+            assert_eq!((first.revision, first.key.as_str()), (1, "first"));
+
+            // A writer task and a reader that drops its recv future whenever the other
+            // branch is ready first: every change arrives once, in order.
+            let writer = {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for index in 0..60 {
+                        store.set("g", &format!("k{index}"), "v").await?;
+                        tokio::task::yield_now().await;
+                    }
+                    Ok::<(), Error>(())
+                })
+            };
+            let mut revisions = Vec::new();
+            while revisions.len() < 60 {
+                tokio::select! {
+                    biased;
+                    change = watcher.recv() => {
+                        let change = change.expect("recv").expect("a change");
+                        revisions.push(change.revision);
+                    }
+                    () = tokio::task::yield_now() => {}
+                }
+            }
+            writer.await.expect("writer task").expect("writes");
+            assert_eq!(revisions, (2..=61).collect::<Vec<u64>>());
+            assert_eq!(watcher.revision(), 61);
+            assert!(matches!(poll_once(watcher.recv()), Poll::Pending));
+        });
+    }
+}
+
+/// Polls `future` once with a waker that does nothing.
+fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
+    let mut future = pin!(future);
+    future
+        .as_mut()
+        .poll(&mut Context::from_waker(Waker::noop()))
+}

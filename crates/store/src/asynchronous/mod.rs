@@ -79,11 +79,16 @@
 //! purpose: a transaction holds the store's only connection, and holding it across an
 //! `.await` (a network call, say) would stall every other caller of the store.
 //!
-//! # Not yet
+//! # Revisions and the change feed
 //!
-//! `watch_from` (watching from a revision) waits for revisions to exist in the store.
+//! `revision` and `get_with_revision` are point reads, `set_if`, `set_bytes_if` and
+//! `delete_if` point writes, on the routes above. `watch_from` returns an
+//! [`AsyncChangeWatcher`], whose `recv` waits on tokio's blocking pool in slices of at
+//! most 100 ms and is cancellation-safe (see [`AsyncChangeWatcher`]'s module,
+//! `asynchronous/revisions.rs`).
 
 mod dispatch;
+mod revisions;
 mod scoped;
 mod stream;
 mod values;
@@ -106,6 +111,7 @@ use crate::transfer::Entry;
 
 use dispatch::{call, Inline, Worker};
 
+pub use revisions::AsyncChangeWatcher;
 pub use scoped::AsyncScopedStore;
 pub use stream::{AsyncWatcher, PageStream};
 

@@ -31,10 +31,11 @@ use crate::store::Store;
 /// ```
 #[derive(Clone)]
 pub struct AsyncScopedStore {
-    store: Store,
-    scoped: ScopedStore,
-    inline: Inline,
-    worker: Worker,
+    // Visible to the sibling modules that add methods (`revisions`).
+    pub(super) store: Store,
+    pub(super) scoped: ScopedStore,
+    pub(super) inline: Inline,
+    pub(super) worker: Worker,
 }
 
 impl AsyncScopedStore {
