@@ -392,5 +392,47 @@ proptest! {
                 .expect("count rows");
             prop_assert_eq!(rows, model.rows.len() as i64, "rows present, {} expired", model.expired());
         }
+        // Issue 13: replaying the whole change history rebuilds exactly the rows present,
+        // each stamped with the revision of the change that last wrote it, and the
+        // revisions run 1, 2, 3, ... with no gap.
+        let (replayed, revisions) = replay_history(&store);
+        let expected: Vec<u64> = (1..=store.revision().expect("revision")).collect();
+        prop_assert_eq!(revisions, expected);
+        let mut statement = raw
+            .prepare("SELECT group_name, entry_key, entry_value, revision FROM entries")
+            .expect("prepare");
+        let present: BTreeMap<(String, String), (String, u64)> = statement
+            .query_map([], |row| {
+                Ok((
+                    (row.get(0)?, row.get(1)?),
+                    (row.get(2)?, row.get::<_, i64>(3)?.unsigned_abs()),
+                ))
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        prop_assert_eq!(replayed, present);
     }
+}
+
+/// The rows the change history describes, with the revision that last wrote each, and
+/// every revision seen in order.
+fn replay_history(store: &Store) -> (BTreeMap<(String, String), (String, u64)>, Vec<u64>) {
+    let mut watcher = store.watch_from("*", "*", 0).expect("watch_from");
+    let mut rows = BTreeMap::new();
+    let mut revisions = Vec::new();
+    while let Some(change) = watcher.try_recv().expect("read history") {
+        revisions.push(change.revision);
+        let value = String::from_utf8(change.value.clone()).expect("text values");
+        match change.kind {
+            store::EventType::Set => {
+                rows.insert((change.group, change.key), (value, change.revision));
+            }
+            store::EventType::DeleteGroup => rows.retain(|(group, _), _| *group != change.group),
+            _ => {
+                rows.remove(&(change.group, change.key));
+            }
+        }
+    }
+    (rows, revisions)
 }
