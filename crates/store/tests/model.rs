@@ -401,7 +401,7 @@ proptest! {
         let mut statement = raw
             .prepare("SELECT group_name, entry_key, entry_value, revision FROM entries")
             .expect("prepare");
-        let present: BTreeMap<(String, String), (String, u64)> = statement
+        let present: RevisionedRows = statement
             .query_map([], |row| {
                 Ok((
                     (row.get(0)?, row.get(1)?),
@@ -415,9 +415,11 @@ proptest! {
     }
 }
 
-/// The rows the change history describes, with the revision that last wrote each, and
-/// every revision seen in order.
-fn replay_history(store: &Store) -> (BTreeMap<(String, String), (String, u64)>, Vec<u64>) {
+/// Rows by (group, key): the value and the revision that last wrote it.
+type RevisionedRows = BTreeMap<(String, String), (String, u64)>;
+
+/// The rows the change history describes, and every revision seen, in order.
+fn replay_history(store: &Store) -> (RevisionedRows, Vec<u64>) {
     let mut watcher = store.watch_from("*", "*", 0).expect("watch_from");
     let mut rows = BTreeMap::new();
     let mut revisions = Vec::new();
