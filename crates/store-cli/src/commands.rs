@@ -9,7 +9,7 @@ use store_cli::entry_lines::{self, EntryLine};
 use crate::failure::Failure;
 use crate::journal;
 use crate::output::Output;
-use crate::{progress, values, Command, Global, JournalCommand, WorkspaceCommand};
+use crate::{progress, revisions, values, Command, Global, JournalCommand, WorkspaceCommand};
 
 /// Runs one command against the store the global options describe.
 pub(crate) fn run(global: &Global, command: Command) -> Result<(), Failure> {
@@ -48,20 +48,31 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
             key,
             value,
             ttl,
-        } => {
-            match ttl {
-                _ if value == "-" => values::set_from_stdin(store, &group, &key, ttl)?,
-                Some(ttl) => store.set_with_ttl(&group, &key, &value, ttl)?,
-                None => store.set(&group, &key, &value)?,
+            if_revision,
+            if_absent,
+        } => match (if_revision, if_absent) {
+            (Some(expected), _) => {
+                revisions::set_if(store, output, &group, &key, &value, Some(expected))?;
             }
-            output.done()?;
-        }
-        Command::Get { group, key } => values::get(store, output, &group, &key)?,
+            (None, true) => revisions::set_if(store, output, &group, &key, &value, None)?,
+            (None, false) => set(store, output, &group, &key, &value, ttl)?,
+        },
+        Command::Get {
+            group,
+            key,
+            revision: true,
+        } => revisions::get(store, output, &group, &key)?,
+        Command::Get { group, key, .. } => values::get(store, output, &group, &key)?,
         Command::Incr { group, key, delta } => values::incr(store, output, &group, &key, delta)?,
         Command::Ttl { group, key } => values::ttl(store, output, &group, &key)?,
         Command::Expire { group, key, ttl } => values::expire(store, output, &group, &key, ttl)?,
         Command::Persist { group, key } => values::persist(store, output, &group, &key)?,
-        Command::Delete { group, key } => {
+        Command::Delete {
+            group,
+            key,
+            if_revision: Some(expected),
+        } => revisions::delete_if(store, output, &group, &key, expected)?,
+        Command::Delete { group, key, .. } => {
             store.delete(&group, &key)?;
             output.done()?;
         }
@@ -70,21 +81,7 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
             output.done()?;
         }
         Command::DeletePrefix { prefix, all } => {
-            let prefix = prefix.unwrap_or_default();
-            match (prefix.is_empty(), all) {
-                (false, false) | (true, true) => store.delete_prefix(&prefix)?,
-                (true, false) => {
-                    return Err(Failure::bad_input(
-                        "store delete-prefix: an empty PREFIX matches every group: pass --all to delete them all",
-                    ))
-                }
-                (false, true) => {
-                    return Err(Failure::bad_input(format!(
-                        "store delete-prefix: --all deletes every group, not only those starting with {prefix:?}: give one or the other"
-                    )))
-                }
-            }
-            output.done()?;
+            delete_prefix(store, output, &prefix.unwrap_or_default(), all)?;
         }
         Command::Count { group } => {
             let count = store.count(&group)?;
@@ -120,6 +117,7 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
             let removed = store.purge_expired()?;
             output.line(&removed.to_string(), &json!(removed))?;
         }
+        Command::Watch { group, key, from } => revisions::watch(store, output, &group, &key, from)?,
         Command::Export { group_prefix } => export(store, output, &group_prefix)?,
         Command::Import { file } => import(store, output, file.as_deref())?,
         Command::Journal(command) => journal::journal(store, output, command)?,
@@ -132,6 +130,47 @@ fn execute(store: &store::Store, output: &mut Output, command: Command) -> Resul
         Command::Archive(command) => journal::archive(output, command)?,
         Command::Stats => stats(store, output)?,
     }
+    Ok(())
+}
+
+/// Plain `set` (no `--if-…`): prints nothing, or `{"ok":true}` with `--json`.
+fn set(
+    store: &store::Store,
+    output: &mut Output,
+    group: &str,
+    key: &str,
+    value: &str,
+    ttl: Option<std::time::Duration>,
+) -> Result<(), Failure> {
+    match ttl {
+        _ if value == "-" => values::set_from_stdin(store, group, key, ttl)?,
+        Some(ttl) => store.set_with_ttl(group, key, value, ttl)?,
+        None => store.set(group, key, value)?,
+    }
+    output.done()?;
+    Ok(())
+}
+
+fn delete_prefix(
+    store: &store::Store,
+    output: &mut Output,
+    prefix: &str,
+    all: bool,
+) -> Result<(), Failure> {
+    match (prefix.is_empty(), all) {
+        (false, false) | (true, true) => store.delete_prefix(prefix)?,
+        (true, false) => {
+            return Err(Failure::bad_input(
+                "store delete-prefix: an empty PREFIX matches every group: pass --all to delete them all",
+            ))
+        }
+        (false, true) => {
+            return Err(Failure::bad_input(format!(
+                "store delete-prefix: --all deletes every group, not only those starting with {prefix:?}: give one or the other"
+            )))
+        }
+    }
+    output.done()?;
     Ok(())
 }
 
@@ -186,14 +225,7 @@ fn export(store: &store::Store, output: &mut Output, group_prefix: &str) -> Resu
     let bar = progress::bar(output.is_json(), None, "exporting");
     for entry in store.export_raw(group_prefix) {
         let entry = entry?;
-        // Text as it is; bytes that are not UTF-8 as base64, with a lossy `value` to read.
-        let (value, value_base64) = match String::from_utf8(entry.value) {
-            Ok(value) => (value, None),
-            Err(error) => (
-                String::from_utf8_lossy(error.as_bytes()).into_owned(),
-                Some(values::encode(error.as_bytes())),
-            ),
-        };
+        let (value, value_base64) = values::text_or_base64(entry.value);
         let line = EntryLine {
             group: entry.group,
             key: entry.key,

@@ -13,6 +13,12 @@ const NOT_FOUND: u8 = 1;
 const BAD_INPUT: u8 = 2;
 /// Exit status for any other failure.
 const OTHER: u8 = 3;
+/// Exit status for a compare-and-set that found another revision (`set --if-revision`,
+/// `set --if-absent`, `delete --if-revision`): a script retries on it, so it is not 3.
+const CONFLICT: u8 = 4;
+/// Exit status for `watch --from` a revision whose changes were pruned: a script reads the
+/// data afresh on it, so it is not 3.
+const COMPACTED: u8 = 5;
 
 impl Failure {
     /// Bad input the library never saw (an unreadable import line, say): exit status 2.
@@ -36,6 +42,14 @@ impl Failure {
         Failure {
             exit_code: OTHER,
             message: message.into(),
+        }
+    }
+
+    /// The same exit status with the message reworded (a hint added to the library's).
+    pub(crate) fn reworded(self, reword: impl FnOnce(&str) -> String) -> Failure {
+        Failure {
+            message: reword(&self.message),
+            exit_code: self.exit_code,
         }
     }
 
@@ -63,6 +77,8 @@ impl From<store::Error> for Failure {
             | store::Error::Template { .. }
             | store::Error::Query { .. }
             | store::Error::InvalidValue { .. } => BAD_INPUT,
+            store::Error::Conflict { .. } => CONFLICT,
+            store::Error::Compacted { .. } => COMPACTED,
             _ => OTHER,
         };
         Failure {

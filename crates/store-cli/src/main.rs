@@ -3,7 +3,9 @@
 //!
 //! It is a thin layer: every command is one library call (or a few), and every message
 //! is the library's. Exit status: 0 success; 1 not found; 2 bad usage or bad input;
-//! 3 any other failure.
+//! 3 any other failure; 4 a conditional write (`set --if-revision`, `set --if-absent`,
+//! `delete --if-revision`) found another revision; 5 `watch --from` a revision whose
+//! changes were pruned.
 //!
 //! Decisions a script can rely on (also in `store --help` and the README):
 //!
@@ -15,7 +17,15 @@
 //! * `delete-prefix` with an empty or absent PREFIX deletes nothing unless `--all` is
 //!   given (status 2): an empty prefix matches every group.
 //! * `set GROUP KEY -` reads the value from standard input, whole and exactly (no newline
-//!   is stripped), so values past the argument-length limit can be set; it must be UTF-8.
+//!   is stripped), so values past the argument-length limit can be set; bytes that are not
+//!   UTF-8 are stored as a binary value.
+//! * `watch` prints JSON lines whatever `--json` says, one per change, flushed at once; a
+//!   value that is not UTF-8 adds `value_base64`, as in `export`. SIGINT or SIGTERM ends
+//!   it with status 0. It only reads: no command runs the background purge, so a watcher
+//!   never deletes expired entries or prunes the change history (`store purge` does).
+//! * A conditional `set`/`delete` prints the revision it made (plain `set` stays quiet),
+//!   and `get --revision` prints `REVISION<TAB>VALUE`: the revision the next
+//!   `--if-revision` expects.
 //! * The InfluxDB options are read, and checked, only by the commands that ship journal
 //!   points (`journal commit`, `journal flush`, `workspace commit`); a bad
 //!   `STORE_INFLUX_URL` never stops `get` or `list`.
@@ -31,6 +41,7 @@ mod failure;
 mod journal;
 mod output;
 mod progress;
+mod revisions;
 mod time;
 mod values;
 
@@ -45,7 +56,9 @@ use crate::failure::Failure;
 /// Inspect and script a store file.
 /// The decisions a script relies on, under `store --help`.
 const AFTER_HELP: &str = "\
-Exit status: 0 success; 1 not found; 2 bad usage or bad input; 3 any other failure.
+Exit status: 0 success; 1 not found; 2 bad usage or bad input; 3 any other failure;
+4 a conditional write (set --if-revision/--if-absent, delete --if-revision) found another
+revision; 5 watch --from a revision whose changes were pruned.
 A closed standard output (store export | head -1) ends the command quietly with status 0.
 Workspace state and archives default to state/ and archive/ beside the --db file
 (the current directory's .core/state and .core/archive for --db :memory:).
@@ -115,21 +128,43 @@ struct Global {
 enum Command {
     /// Set a value, optionally with a TTL (90s, 5m, 2h, 7d). VALUE "-" reads the value from
     /// standard input, byte for byte (stored as binary when it is not UTF-8).
+    ///
+    /// With --if-revision N or --if-absent the write is a compare-and-set: it happens only
+    /// if the key's live revision is N (as printed by get --revision) or there is no live
+    /// key, and prints the new revision (--json: {"ok":true,"revision":N}). Otherwise it
+    /// changes nothing and exits with status 4, naming the revision it found.
     Set {
         group: String,
         key: String,
         /// The value; "-" reads the whole of standard input instead, exactly (no newline
-        /// is stripped; it must be UTF-8), for values too long for the command line. To
-        /// store a lone "-", pipe it: printf - | store set GROUP KEY -
+        /// is stripped; bytes that are not UTF-8 are stored as binary), for values too long
+        /// for the command line. To store a lone "-", pipe it: printf - | store set GROUP KEY -
         value: String,
         /// Expire the entry after this long; at least 1ms (a shorter TTL would store an
-        /// already-expired value).
+        /// already-expired value). Not with --if-revision or --if-absent.
         #[arg(long, value_parser = time::parse_ttl)]
         ttl: Option<std::time::Duration>,
+        /// Write only if the key's live revision is N; prints the new revision (status 4
+        /// on a conflict).
+        #[arg(long, value_name = "N", conflicts_with_all = ["ttl", "if_absent"])]
+        if_revision: Option<u64>,
+        /// Write only if there is no live key; prints the new revision (status 4 on a
+        /// conflict).
+        #[arg(long, conflicts_with = "ttl")]
+        if_absent: bool,
     },
     /// Print a value (raw bytes: no newline is added to the value's own). With --json: a
     /// string, or {"value_base64": ...} for a binary value that is not UTF-8.
-    Get { group: String, key: String },
+    ///
+    /// With --revision: the revision that last wrote the key, a tab, then the value as
+    /// above (--json: {"value": ..., "revision": N}); text values only.
+    Get {
+        group: String,
+        key: String,
+        /// Also print the key's revision, for set --if-revision.
+        #[arg(long)]
+        revision: bool,
+    },
     /// Add DELTA (default 1, may be negative) to an integer value atomically; prints the new
     /// value. A missing key counts from 0; a live key keeps its TTL.
     Incr {
@@ -151,8 +186,15 @@ enum Command {
     },
     /// Remove a key's TTL without changing its value. Exit status 1 when the key is missing.
     Persist { group: String, key: String },
-    /// Delete a key.
-    Delete { group: String, key: String },
+    /// Delete a key. With --if-revision N only if its live revision is N: prints the
+    /// revision of the delete, or exits with status 4 (a missing key is a conflict too).
+    Delete {
+        group: String,
+        key: String,
+        /// Delete only if the key's live revision is N.
+        #[arg(long, value_name = "N")]
+        if_revision: Option<u64>,
+    },
     /// Delete every key of a group.
     DeleteGroup { group: String },
     /// Delete every group whose name starts with PREFIX (literally, case-sensitively);
@@ -190,6 +232,26 @@ enum Command {
     },
     /// Remove expired entries now; prints how many.
     Purge,
+    /// Follow changes as JSON lines until interrupted (SIGINT or SIGTERM: status 0).
+    ///
+    /// One line per change, flushed at once, whatever --json says: {"revision", "kind"
+    /// (set, delete, expire or delete_group), "group", "key" (null for delete_group),
+    /// "value" (null for all but set), "expires_at" (Unix ms or null), "timestamp" (Unix
+    /// ms)}; a value that is not UTF-8 adds "value_base64" with its exact bytes, as in
+    /// export. Changes made by other processes are seen within about 10ms. The watcher
+    /// only reads: it never purges expired entries or prunes the change history.
+    Watch {
+        /// The group, or "*" for every group.
+        group: String,
+        /// The key, or "*" for every key of the group.
+        #[arg(default_value = "*")]
+        key: String,
+        /// First replay the retained changes after this revision (0: all of them); the
+        /// default is the current revision: only new changes. Status 5 when those changes
+        /// have been pruned.
+        #[arg(long, value_name = "REV")]
+        from: Option<u64>,
+    },
     /// Every live entry as JSON lines: group, key, value, expires_at (Unix ms or null).
     Export {
         /// Only groups starting with this prefix.
@@ -311,6 +373,7 @@ impl Command {
                 | Command::Render { .. }
                 | Command::Export { .. }
                 | Command::Stats
+                | Command::Watch { .. }
                 | Command::Journal(JournalCommand::Query { .. })
         )
     }

@@ -10,14 +10,26 @@ use serde_json::{json, Value};
 use crate::failure::Failure;
 use crate::output::Output;
 
-/// Reads all of standard input as raw bytes (any bytes: NUL and invalid UTF-8 included).
-pub(crate) fn read_stdin_bytes() -> Result<Vec<u8>, Failure> {
+/// A value given as `-`: all of standard input, exactly, as text when its bytes are
+/// UTF-8 and as a binary value otherwise.
+pub(crate) enum StdinValue {
+    /// UTF-8: stored as text.
+    Text(String),
+    /// Any other bytes (NUL and invalid UTF-8 included): stored as a `BLOB`.
+    Binary(Vec<u8>),
+}
+
+/// Reads all of standard input as a [`StdinValue`].
+pub(crate) fn read_stdin_value() -> Result<StdinValue, Failure> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
         .read_to_end(&mut bytes)
         .map_err(|error| Failure::other(format!("store set: read standard input: {error}")))?;
-    Ok(bytes)
+    Ok(match String::from_utf8(bytes) {
+        Ok(text) => StdinValue::Text(text),
+        Err(error) => StdinValue::Binary(error.into_bytes()),
+    })
 }
 
 /// `set GROUP KEY -`: the bytes of standard input, exactly; stored as text when they are
@@ -28,18 +40,13 @@ pub(crate) fn set_from_stdin(
     key: &str,
     ttl: Option<Duration>,
 ) -> Result<(), Failure> {
-    match String::from_utf8(read_stdin_bytes()?) {
-        Ok(text) => match ttl {
-            Some(ttl) => store.set_with_ttl(group, key, &text, ttl)?,
-            None => store.set(group, key, &text)?,
-        },
-        Err(error) => {
-            let bytes = error.into_bytes();
-            match ttl {
-                Some(ttl) => store.set_bytes_with_ttl(group, key, &bytes, ttl)?,
-                None => store.set_bytes(group, key, &bytes)?,
-            }
+    match (read_stdin_value()?, ttl) {
+        (StdinValue::Text(text), Some(ttl)) => store.set_with_ttl(group, key, &text, ttl)?,
+        (StdinValue::Text(text), None) => store.set(group, key, &text)?,
+        (StdinValue::Binary(bytes), Some(ttl)) => {
+            store.set_bytes_with_ttl(group, key, &bytes, ttl)?;
         }
+        (StdinValue::Binary(bytes), None) => store.set_bytes(group, key, &bytes)?,
     }
     Ok(())
 }
@@ -137,6 +144,19 @@ fn missing(operation: &str, group: &str, key: &str) -> Failure {
     Failure::not_found(format!(
         "{operation}: not found: group {group:?}, key {key:?}"
     ))
+}
+
+/// A stored value as JSON lines show it (`export`, `watch`): text as it is; bytes that are
+/// not UTF-8 as their exact bytes in base64 (the second part, for `value_base64`), with a
+/// lossy text to read (U+FFFD replacements).
+pub(crate) fn text_or_base64(bytes: Vec<u8>) -> (String, Option<String>) {
+    match String::from_utf8(bytes) {
+        Ok(text) => (text, None),
+        Err(error) => (
+            String::from_utf8_lossy(error.as_bytes()).into_owned(),
+            Some(encode(error.as_bytes())),
+        ),
+    }
 }
 
 /// Standard base64 with padding, the encoding of `value_base64`.

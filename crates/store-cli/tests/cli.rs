@@ -2,7 +2,9 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -1197,4 +1199,392 @@ fn ttl_expire_persist_good_and_missing_key_exits_one() {
     }
     let output = shell.run(&["expire", "s", "a", "soon"]);
     assert_eq!(code(&output), Some(2), "{}", stderr(&output));
+}
+
+// ---- Revisions and the change feed (issue 13) ----
+
+/// How long a test waits on `store watch` before it fails: generous, never a measure.
+const WATCH_WAIT: Duration = Duration::from_secs(30);
+
+/// A running `store watch`. A thread reads its standard output and sends each line on a
+/// channel; it stops after `limit` lines, closing the pipe as `| head -n LIMIT` would.
+/// Dropped, the process is killed, so a failed assertion leaves nothing running.
+struct Watching {
+    child: Option<Child>,
+    lines: Receiver<String>,
+}
+
+impl Shell {
+    fn watch(&self, arguments: &[&str], limit: usize) -> Watching {
+        use std::io::BufRead;
+        let mut with_watch = vec!["watch"];
+        with_watch.extend_from_slice(arguments);
+        let mut child = self
+            .command(&with_watch)
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn store watch");
+        let stdout = child.stdout.take().expect("stdout");
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut lines = std::io::BufReader::new(stdout).lines().take(limit);
+            while let Some(Ok(line)) = lines.next() {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+            // The pipe closes before the channel does, so a disconnected channel means a
+            // closed pipe.
+            drop(lines);
+            drop(sender);
+        });
+        Watching {
+            child: Some(child),
+            lines,
+        }
+    }
+}
+
+impl Watching {
+    /// The next line, as JSON.
+    fn next(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(WATCH_WAIT)
+            .expect("a line from store watch");
+        serde_json::from_str(&line).expect("a JSON line")
+    }
+
+    /// Waits until the reader has closed the pipe, after its `limit` lines.
+    fn reader_closed(&self) {
+        match self.lines.recv_timeout(WATCH_WAIT) {
+            Err(mpsc::RecvTimeoutError::Disconnected) => {}
+            other => panic!("the reader did not close the pipe: {other:?}"),
+        }
+    }
+
+    /// Lines up to and including the one of `revision`, which must come.
+    fn until(&self, revision: u64) -> Vec<Value> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.next();
+            let reached = line["revision"].as_u64().expect("a revision") >= revision;
+            lines.push(line);
+            if reached {
+                return lines;
+            }
+        }
+    }
+
+    /// Sends SIGINT, as Ctrl-C does, and waits for the process to end.
+    fn interrupt(self) -> ExitStatus {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let sent = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -INT {pid}");
+        self.ended()
+    }
+
+    /// Waits for the process to end by itself; fails (killing it) if it does not.
+    fn ended(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let pid = child.id().to_string();
+        let (sender, ended) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(child.wait().expect("wait for store watch"));
+        });
+        match ended.recv_timeout(WATCH_WAIT) {
+            Ok(status) => status,
+            Err(_) => {
+                let _ = Command::new("kill").args(["-KILL", &pid]).status();
+                panic!("store watch (pid {pid}) did not end");
+            }
+        }
+    }
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The revision of a key, from `get --revision`.
+fn revision_of(shell: &Shell, group: &str, key: &str) -> u64 {
+    let printed = shell.ok(&["get", group, key, "--revision"]);
+    let (revision, _) = printed.split_once('\t').expect("REVISION<TAB>VALUE");
+    revision.parse().expect("a revision")
+}
+
+#[test]
+fn watch_good_prints_other_processes_changes_as_json_lines_and_ends_on_sigint() {
+    let shell = Shell::new();
+    shell.ok(&["set", "config", "before-1", "old"]);
+    shell.ok(&["set", "config", "before-2", "old"]);
+    let watching = shell.watch(&["config"], usize::MAX);
+    // Without --from it starts at the revision current when it starts: write a probe
+    // until one arrives, so the test knows it is following.
+    let mut followed = None;
+    for _ in 0..150 {
+        shell.ok(&["set", "config", "probe", "p"]);
+        if let Ok(line) = watching.lines.recv_timeout(Duration::from_millis(200)) {
+            followed = Some(serde_json::from_str::<Value>(&line).expect("a JSON line"));
+            break;
+        }
+    }
+    let first = followed.expect("store watch followed the probes");
+    assert_eq!(first["key"], "probe", "earlier changes are not replayed");
+    assert!(first["revision"].as_u64().expect("revision") > 2, "{first}");
+    // A probe written before the watcher noticed may still be on its way.
+    let probed = revision_of(&shell, "config", "probe");
+    if first["revision"].as_u64() != Some(probed) {
+        watching.until(probed);
+    }
+
+    shell.ok(&["set", "config", "colour", "blue", "--ttl", "1h"]);
+    shell.ok(&["set", "other", "k", "not watched"]);
+    let output = shell.run_with_input(&["set", "config", "blob", "-"], &[0xff, 0]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    shell.ok(&["delete", "config", "colour"]);
+    let expired = "{\"group\":\"config\",\"key\":\"gone\",\"value\":\"v\",\"expires_at\":1}\n";
+    let output = shell.run_with_input(&["import"], expired.as_bytes());
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(shell.ok(&["purge"]), "1\n");
+    shell.ok(&["delete-group", "config"]);
+
+    let lines = watching.until(probed + 7);
+    let summary: Vec<(u64, &str, &Value)> = lines
+        .iter()
+        .map(|line| {
+            (
+                line["revision"].as_u64().expect("revision"),
+                line["kind"].as_str().expect("kind"),
+                &line["key"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (probed + 1, "set", &Value::from("colour")),
+            (probed + 3, "set", &Value::from("blob")),
+            (probed + 4, "delete", &Value::from("colour")),
+            (probed + 5, "set", &Value::from("gone")),
+            (probed + 6, "expire", &Value::from("gone")),
+            // The group's remaining keys (probe, blob) go in one change.
+            (probed + 7, "delete_group", &Value::Null),
+        ],
+        "{lines:?}"
+    );
+    let (set, blob, delete, group_delete) = (&lines[0], &lines[1], &lines[2], &lines[5]);
+    assert_eq!(
+        (&set["group"], &set["value"]),
+        (&"config".into(), &"blue".into())
+    );
+    let now_ms = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms");
+    let expires_at = set["expires_at"].as_i64().expect("an expiry");
+    assert!((expires_at - now_ms - 3_600_000).abs() < 600_000, "{set}");
+    let timestamp = set["timestamp"].as_i64().expect("a timestamp");
+    assert!((timestamp - now_ms).abs() < 600_000, "{set}");
+    assert_eq!(blob["value_base64"], "/wA=");
+    assert_eq!(blob["value"], "\u{fffd}\u{0}");
+    assert!(set.get("value_base64").is_none(), "{set}");
+    assert_eq!(
+        (&delete["value"], &delete["expires_at"]),
+        (&Value::Null, &Value::Null)
+    );
+    assert_eq!(group_delete["group"], "config");
+
+    let status = watching.interrupt();
+    assert_eq!(status.code(), Some(0), "SIGINT ends store watch quietly");
+}
+
+#[test]
+fn watch_good_from_replays_retained_changes_then_follows_and_ends_on_closed_stdout() {
+    let shell = Shell::new();
+    shell.ok(&["set", "config", "a", "1"]);
+    shell.ok(&["set", "config", "b", "2"]);
+    shell.ok(&["set", "config", "a", "3"]);
+    let everything = shell.watch(&["*", "--from", "0"], usize::MAX);
+    let replayed = everything.until(3);
+    let values: Vec<&Value> = replayed.iter().map(|line| &line["value"]).collect();
+    assert_eq!(values, [&Value::from("1"), &"2".into(), &"3".into()]);
+    drop(everything);
+
+    // Two lines, then the reader goes away as `| head -2` does.
+    let one_key = shell.watch(&["config", "a", "--from", "1"], 2);
+    let replayed = one_key.next();
+    assert_eq!(
+        (&replayed["revision"], &replayed["value"]),
+        (&3.into(), &"3".into())
+    );
+    shell.ok(&["set", "config", "b", "skipped"]);
+    shell.ok(&["set", "config", "a", "4"]);
+    let followed = one_key.next();
+    assert_eq!(
+        (&followed["revision"], &followed["value"]),
+        (&5.into(), &"4".into())
+    );
+    // Its next line finds the pipe closed: the watch ends quietly.
+    one_key.reader_closed();
+    shell.ok(&["set", "config", "a", "5"]);
+    let status = one_key.ended();
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn watch_bad_from_a_compacted_revision_exits_five_naming_the_oldest() {
+    let shell = Shell::new();
+    for value in ["1", "2", "3"] {
+        shell.ok(&["set", "config", "a", value]);
+    }
+    // What the retention would do: only revision 3 is kept.
+    rusqlite::Connection::open(shell.database())
+        .expect("second connection")
+        .execute("DELETE FROM entry_changes WHERE revision < 3", [])
+        .expect("prune the history");
+    let output = shell.run(&["watch", "config", "--from", "0"]);
+    assert_eq!(code(&output), Some(5), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        stderr(&output).trim_end(),
+        "store watch: store.watch_from: revision 0 is compacted: the oldest retained change is 3: read the data afresh, then watch from its current revision (no --from)"
+    );
+    // From the revision just before the oldest, nothing is missing.
+    let watching = shell.watch(&["config", "--from", "2"], 1);
+    assert_eq!(watching.next()["revision"], 3);
+}
+
+#[test]
+fn get_revision_good_plain_and_json_and_bad_missing_or_binary() {
+    let shell = Shell::new();
+    shell.ok(&["set", "config", "colour", "blue"]);
+    shell.ok(&["set", "config", "motd", "line one\n"]);
+    assert_eq!(
+        shell.ok(&["get", "config", "colour", "--revision"]),
+        "1\tblue"
+    );
+    assert_eq!(
+        shell.ok(&["get", "config", "motd", "--revision"]),
+        "2\tline one\n"
+    );
+    assert_eq!(
+        shell.json(&["get", "config", "colour", "--revision"]),
+        serde_json::json!({"value": "blue", "revision": 1})
+    );
+    let output = shell.run(&["get", "config", "missing", "--revision"]);
+    assert_eq!(code(&output), Some(1), "{}", stderr(&output));
+    assert!(stderr(&output).contains("not found"), "{}", stderr(&output));
+    let output = shell.run_with_input(&["set", "blocks", "b1", "-"], &[0xff]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let output = shell.run(&["get", "blocks", "b1", "--revision"]);
+    assert_eq!(code(&output), Some(2), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("the value is binary"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn set_if_revision_good_prints_revision_and_bad_conflict_exits_four() {
+    let shell = Shell::new();
+    shell.ok(&["set", "config", "colour", "blue"]);
+    assert_eq!(
+        shell.ok(&["set", "config", "colour", "green", "--if-revision", "1"]),
+        "2\n"
+    );
+    let output = shell.run(&["set", "config", "colour", "red", "--if-revision", "1"]);
+    assert_eq!(code(&output), Some(4), "{}", stderr(&output));
+    assert!(output.stdout.is_empty());
+    assert_eq!(
+        stderr(&output).trim_end(),
+        r#"store.set_if: conflict: group "config", key "colour": expected revision 1, found revision 2"#
+    );
+    assert_eq!(shell.ok(&["get", "config", "colour"]), "green");
+    assert_eq!(
+        shell.json(&["set", "config", "colour", "red", "--if-revision", "2"]),
+        serde_json::json!({"ok": true, "revision": 3})
+    );
+    assert_eq!(revision_of(&shell, "config", "colour"), 3);
+    // A missing key has no revision to match.
+    let output = shell.run(&["set", "config", "size", "10", "--if-revision", "3"]);
+    assert_eq!(code(&output), Some(4), "{}", stderr(&output));
+    assert!(
+        stderr(&output).ends_with("expected revision 3, found no live key\n"),
+        "{}",
+        stderr(&output)
+    );
+    for refused in [
+        &[
+            "set",
+            "config",
+            "colour",
+            "x",
+            "--if-revision",
+            "3",
+            "--ttl",
+            "1h",
+        ][..],
+        &[
+            "set",
+            "config",
+            "colour",
+            "x",
+            "--if-revision",
+            "3",
+            "--if-absent",
+        ],
+        &["set", "config", "colour", "x", "--if-revision", "three"],
+    ] {
+        let output = shell.run(refused);
+        assert_eq!(code(&output), Some(2), "{refused:?}: {}", stderr(&output));
+    }
+    assert_eq!(shell.ok(&["get", "config", "colour"]), "red");
+}
+
+#[test]
+fn set_if_absent_good_creates_once_and_bad_second_writer_exits_four() {
+    let shell = Shell::new();
+    assert_eq!(
+        shell.ok(&["set", "locks", "job-7", "worker-a", "--if-absent"]),
+        "1\n"
+    );
+    let output = shell.run(&["set", "locks", "job-7", "worker-b", "--if-absent"]);
+    assert_eq!(code(&output), Some(4), "{}", stderr(&output));
+    assert!(
+        stderr(&output).ends_with("expected no live key, found revision 1\n"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(shell.ok(&["get", "locks", "job-7"]), "worker-a");
+    // Standard input works as for plain set, binary included.
+    let output = shell.run_with_input(&["set", "blocks", "b1", "-", "--if-absent"], &[0, 0xff]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(output.stdout, b"2\n");
+    assert_eq!(shell.run(&["get", "blocks", "b1"]).stdout, [0, 0xff]);
+    // Once deleted, the key is absent again.
+    let output = shell.run(&["delete", "locks", "job-7", "--if-revision", "2"]);
+    assert_eq!(code(&output), Some(4), "{}", stderr(&output));
+    assert_eq!(shell.ok(&["get", "locks", "job-7"]), "worker-a");
+    assert_eq!(
+        shell.json(&["delete", "locks", "job-7", "--if-revision", "1"]),
+        serde_json::json!({"ok": true, "revision": 3})
+    );
+    assert_eq!(code(&shell.run(&["get", "locks", "job-7"])), Some(1));
+    assert_eq!(
+        shell.ok(&["set", "locks", "job-7", "worker-b", "--if-absent"]),
+        "4\n"
+    );
 }
