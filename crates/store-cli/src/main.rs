@@ -157,7 +157,7 @@ enum Command {
     /// string, or {"value_base64": ...} for a binary value that is not UTF-8.
     ///
     /// With --revision: the revision that last wrote the key, a tab, then the value as
-    /// above (--json: {"value": ..., "revision": N}); text values only.
+    /// above (--json: {"value": ..., "revision": N}, value_base64 for binary values).
     Get {
         group: String,
         key: String,

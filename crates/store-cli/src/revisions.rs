@@ -126,26 +126,23 @@ fn compacted(error: store::Error) -> Failure {
     })
 }
 
-/// `get GROUP KEY --revision`: `REVISION<TAB>VALUE`, or `{"value","revision"}` with
-/// `--json`.
+/// `get GROUP KEY --revision`: `REVISION<TAB>VALUE` (the value's bytes as they are, as
+/// plain `get` prints them), or `{"value","revision"}` with `--json` (`value_base64`
+/// for bytes that are not UTF-8, as plain `get`).
 pub(crate) fn get(
     store: &store::Store,
     output: &mut Output,
     group: &str,
     key: &str,
 ) -> Result<(), Failure> {
-    let (value, revision) = store
-        .get_with_revision(group, key)
-        .map_err(|error| match error {
-            store::Error::InvalidValue { group, key, .. } => Failure::bad_input(format!(
-                "store get --revision: group {group:?}, key {key:?}: the value is binary (not UTF-8), and --revision reads text values only: use store get without --revision"
-            )),
-            other => Failure::from(other),
-        })?;
-    output.raw(
-        &format!("{revision}\t{value}"),
-        &json!({ "value": value, "revision": revision }),
-    )?;
+    let (bytes, revision) = store.get_bytes_with_revision(group, key)?;
+    let json = match std::str::from_utf8(&bytes) {
+        Ok(text) => json!({ "value": text, "revision": revision }),
+        Err(_) => json!({ "value_base64": values::encode(&bytes), "revision": revision }),
+    };
+    let mut plain = format!("{revision}\t").into_bytes();
+    plain.extend_from_slice(&bytes);
+    output.raw_bytes(&plain, &json)?;
     Ok(())
 }
 

@@ -1467,7 +1467,7 @@ fn watch_bad_from_a_compacted_revision_exits_five_naming_the_oldest() {
 }
 
 #[test]
-fn get_revision_good_plain_and_json_and_bad_missing_or_binary() {
+fn get_revision_good_plain_json_and_binary_and_bad_missing() {
     let shell = Shell::new();
     shell.ok(&["set", "config", "colour", "blue"]);
     shell.ok(&["set", "config", "motd", "line one\n"]);
@@ -1489,11 +1489,14 @@ fn get_revision_good_plain_and_json_and_bad_missing_or_binary() {
     let output = shell.run_with_input(&["set", "blocks", "b1", "-"], &[0xff]);
     assert!(output.status.success(), "{}", stderr(&output));
     let output = shell.run(&["get", "blocks", "b1", "--revision"]);
-    assert_eq!(code(&output), Some(2), "{}", stderr(&output));
-    assert!(
-        stderr(&output).contains("the value is binary"),
-        "{}",
-        stderr(&output)
+    assert_eq!(code(&output), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        output.stdout, b"3\t\xff",
+        "the bytes as they are, as plain get"
+    );
+    assert_eq!(
+        shell.json(&["get", "blocks", "b1", "--revision"]),
+        serde_json::json!({"value_base64": "/w==", "revision": 3})
     );
 }
 

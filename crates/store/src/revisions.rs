@@ -104,6 +104,23 @@ impl Store {
         self.operations().get_with_revision(group, key)
     }
 
+    /// [`Store::get_with_revision`] of the value's bytes: a binary value as it was
+    /// stored, a text value as its UTF-8 bytes.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// let revision = store.set_bytes_if("blocks", "b1", &[0, 255], None)?;
+    /// assert_eq!(store.get_bytes_with_revision("blocks", "b1")?, (vec![0, 255], revision));
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::get_bytes`]; `ReadOnly` as for [`Store::revision`].
+    pub fn get_bytes_with_revision(&self, group: &str, key: &str) -> Result<(Vec<u8>, u64)> {
+        self.operations().get_bytes_with_revision(group, key)
+    }
+
     /// Sets a text value only if the key's live revision is `expected` (`None`: only if
     /// there is no live key), atomically; returns the new revision. Emits `Set`.
     ///
@@ -264,6 +281,25 @@ impl Transaction<'_> {
         self.operations().get_with_revision(group, key)
     }
 
+    /// [`Store::get_bytes_with_revision`] inside the transaction.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// store.transaction(|store| {
+    ///     let revision = store.set_bytes_if("blocks", "b1", &[0, 255], None)?;
+    ///     assert_eq!(store.get_bytes_with_revision("blocks", "b1")?, (vec![0, 255], revision));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::get_bytes_with_revision`]; a database failure rolls the transaction back.
+    pub fn get_bytes_with_revision(&self, group: &str, key: &str) -> Result<(Vec<u8>, u64)> {
+        self.operations().get_bytes_with_revision(group, key)
+    }
+
     /// [`Store::set_if`] inside the transaction. A `Conflict` does not roll the
     /// transaction back: the closure decides (return the error to roll back).
     ///
@@ -383,6 +419,23 @@ impl ScopedStore {
     /// As [`Store::get_with_revision`].
     pub fn get_with_revision(&self, group: &str, key: &str) -> Result<(String, u64)> {
         self.operations().get_with_revision(group, key)
+    }
+
+    /// [`Store::get_bytes_with_revision`] of a group in the namespace.
+    ///
+    /// ```
+    /// let root = store::Store::open(":memory:")?;
+    /// let tenant = store::ScopedStore::new(&root, "tenant-a")?;
+    /// let revision = tenant.set_bytes_if("blocks", "b1", &[0, 255], None)?;
+    /// assert_eq!(tenant.get_bytes_with_revision("blocks", "b1")?, (vec![0, 255], revision));
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::get_bytes_with_revision`].
+    pub fn get_bytes_with_revision(&self, group: &str, key: &str) -> Result<(Vec<u8>, u64)> {
+        self.operations().get_bytes_with_revision(group, key)
     }
 
     /// [`Store::set_if`] in the namespace; creating the key is checked against the quota.
@@ -528,6 +581,26 @@ impl ScopedTransaction<'_> {
     /// As [`Store::get_with_revision`]; a database failure rolls the transaction back.
     pub fn get_with_revision(&self, group: &str, key: &str) -> Result<(String, u64)> {
         self.operations().get_with_revision(group, key)
+    }
+
+    /// [`ScopedStore::get_bytes_with_revision`] inside the transaction.
+    ///
+    /// ```
+    /// let root = store::Store::open(":memory:")?;
+    /// let tenant = store::ScopedStore::new(&root, "tenant-a")?;
+    /// tenant.transaction(|store| {
+    ///     let revision = store.set_bytes_if("blocks", "b1", &[0, 255], None)?;
+    ///     assert_eq!(store.get_bytes_with_revision("blocks", "b1")?.1, revision);
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::get_bytes_with_revision`]; a database failure rolls the transaction back.
+    pub fn get_bytes_with_revision(&self, group: &str, key: &str) -> Result<(Vec<u8>, u64)> {
+        self.operations().get_bytes_with_revision(group, key)
     }
 
     /// [`ScopedStore::set_if`] inside the transaction.

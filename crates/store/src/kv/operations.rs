@@ -91,6 +91,7 @@ pub(crate) struct Names {
     pub(crate) delete_many: &'static str,
     pub(crate) revision: &'static str,
     pub(crate) get_with_revision: &'static str,
+    pub(crate) get_bytes_with_revision: &'static str,
     pub(crate) set_if: &'static str,
     pub(crate) set_bytes_if: &'static str,
     pub(crate) delete_if: &'static str,
@@ -132,6 +133,7 @@ macro_rules! names {
             delete_many: concat!($prefix, "delete_many"),
             revision: concat!($prefix, "revision"),
             get_with_revision: concat!($prefix, "get_with_revision"),
+            get_bytes_with_revision: concat!($prefix, "get_bytes_with_revision"),
             set_if: concat!($prefix, "set_if"),
             set_bytes_if: concat!($prefix, "set_bytes_if"),
             delete_if: concat!($prefix, "delete_if"),
@@ -754,6 +756,11 @@ impl<B: Backend> Operations<'_, B> {
         let operation = self.names.get_with_revision;
         let (bytes, revision) = self.get_bytes_with_revision_named(operation, group, key)?;
         Ok((into_text(operation, group, key, bytes)?, revision))
+    }
+
+    /// [`Operations::get_with_revision`] of the value's bytes, text or binary.
+    pub(crate) fn get_bytes_with_revision(&self, group: &str, key: &str) -> Result<(Vec<u8>, u64)> {
+        self.get_bytes_with_revision_named(self.names.get_bytes_with_revision, group, key)
     }
 
     fn get_bytes_with_revision_named(
