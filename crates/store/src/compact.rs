@@ -25,14 +25,14 @@
 //! message says that the points are archived and the file will be published later.
 //!
 //! **Compactions into one directory are serialised** by a lock file in it,
-//! `.journal-compact.lock`: a SQLite file held in exclusive locking mode, so that the
-//! lock works between threads and processes and is released by the operating system
-//! when its holder dies (the same mechanism as a workspace's liveness lock). A
-//! compaction waits for it (up to ten minutes). Holding it, any temporary archive in
-//! the directory belongs to a compaction that died: one recorded as pending (its
-//! transaction committed) is published, any other is removed at once. The open does
-//! the same in the directories of the archives already recorded, skipping a directory
-//! whose lock is held (a compaction is running there and finishes its own files).
+//! `.journal-compact.lock`: an empty SQLite file held by an open `BEGIN EXCLUSIVE`
+//! transaction, so that the lock works between threads and processes and is released
+//! by the operating system when its holder dies. A compaction waits for it (up to ten
+//! minutes). Holding it, any temporary archive in the directory belongs to a compaction
+//! that died: one recorded as pending (its transaction committed) is published, any
+//! other is removed at once. The open does the same in the directories of the archives
+//! already recorded, skipping a directory whose lock is held (a compaction is running
+//! there and finishes its own files).
 
 use std::fs::{self, File};
 use std::io;

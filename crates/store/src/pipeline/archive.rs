@@ -10,7 +10,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use flate2::read::MultiGzDecoder;
 use flate2::write::GzEncoder;
@@ -321,9 +321,17 @@ pub(crate) fn cutoff_ms(before: SystemTime) -> Result<i64> {
     }
 }
 /// The lock of one output directory: an open SQLite connection to
-/// `<dir>/.journal-compact.lock` in exclusive locking mode, held until dropped. SQLite's
-/// locks conflict between connections of one process as well as between processes, and
-/// the operating system releases them when the holder dies.
+/// `<dir>/.journal-compact.lock` inside a `BEGIN EXCLUSIVE` transaction that is never
+/// committed, so it holds the file's exclusive lock until dropped. SQLite's locks
+/// conflict between connections of one process as well as between processes, and the
+/// operating system releases them when the holder dies.
+///
+/// The connection stays in SQLite's normal locking mode on purpose. In exclusive
+/// locking mode a connection keeps every lock it has taken, including the shared lock
+/// taken on the way to the exclusive one when that attempt fails; two contenders that
+/// both got the shared lock then each wait for the other to release it, and neither
+/// does until the busy timeout runs out. In normal mode a failed attempt gives the
+/// shared lock back before waiting, so one contender always gets through.
 pub(crate) struct DirectoryLock {
     _connection: rusqlite::Connection,
 }
@@ -340,12 +348,21 @@ impl DirectoryLock {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let connection = rusqlite::Connection::open_with_flags(directory.join(LOCK_FILE), flags)?;
+        let started = Instant::now();
         connection.busy_timeout(wait)?;
-        connection.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
-        // In exclusive locking mode the lock taken here is kept after the (empty)
-        // transaction ends, until the connection closes. Only the first use writes
-        // anything (SQLite's header, into the new file); no journal is left beside it.
-        match connection.execute_batch("BEGIN EXCLUSIVE; COMMIT;") {
+        // Nothing is ever committed, so the file stays empty; with the rollback journal
+        // in memory no `-journal` appears beside it either (on an empty file the
+        // transaction starts a database in the page cache, which would open one).
+        // Setting the mode reads the file, so it waits for a holder too, and the two
+        // steps share the one wait. Closing the connection rolls the transaction back
+        // and releases the lock.
+        let locked = connection
+            .pragma_update_and_check(None, "journal_mode", "MEMORY", |row| {
+                row.get::<_, String>(0)
+            })
+            .and_then(|_| connection.busy_timeout(wait.saturating_sub(started.elapsed())))
+            .and_then(|()| connection.execute_batch("BEGIN EXCLUSIVE"));
+        match locked {
             Ok(()) => Ok(Some(DirectoryLock {
                 _connection: connection,
             })),
@@ -550,6 +567,32 @@ mod tests {
             .filter_map(|entry| entry.ok().map(|entry| entry.file_name()))
             .collect();
         assert_eq!(names, [LOCK_FILE], "no side files");
+    }
+
+    #[test]
+    fn directory_lock_good_two_racing_contenders_both_get_it_in_turn() {
+        // Each contender holds the lock for an instant, so a correct lock hands it on at
+        // once; the long wait only bounds how long a deadlocked pair would hang. Locking
+        // mode EXCLUSIVE deadlocked here in about one round in seven (both took the
+        // shared lock, then each waited for the other's) until the wait ran out.
+        const WAIT: Duration = Duration::from_secs(60);
+        for round in 0..200 {
+            let directory = tempfile::tempdir().expect("temp dir");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let contenders: Vec<_> = (0..2)
+                .map(|_| {
+                    let (directory, barrier) = (directory.path().to_owned(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        DirectoryLock::acquire(&directory, WAIT).map(|lock| lock.is_some())
+                    })
+                })
+                .collect();
+            for contender in contenders {
+                let acquired = contender.join().expect("the thread").expect("acquire");
+                assert!(acquired, "round {round}: a contender never got the lock");
+            }
+        }
     }
 
     #[test]
