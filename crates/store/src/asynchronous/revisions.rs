@@ -102,6 +102,33 @@ impl AsyncStore {
         )
     }
 
+    /// [`Store::get_bytes_with_revision`](crate::Store::get_bytes_with_revision): a live
+    /// value's bytes with the revision that last wrote it.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let store = store::AsyncStore::open(":memory:").await?;
+    /// let revision = store.set_bytes_if("blocks", "b1", &[0, 255], None).await?;
+    /// assert_eq!(store.get_bytes_with_revision("blocks", "b1").await?, (vec![0, 255], revision));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::get_bytes_with_revision`](crate::Store::get_bytes_with_revision).
+    pub async fn get_bytes_with_revision(&self, group: &str, key: &str) -> Result<(Vec<u8>, u64)> {
+        call!(
+            self,
+            self.store,
+            Read,
+            "store.get_bytes_with_revision",
+            [group, key],
+            |store| store.get_bytes_with_revision(&group, &key)
+        )
+    }
+
     /// [`Store::set_if`](crate::Store::set_if): sets a text value only if the key is at
     /// revision `expected` (`None`: only if absent); returns the new revision.
     ///
@@ -296,6 +323,33 @@ impl AsyncScopedStore {
             "store.scoped.get_with_revision",
             [group, key],
             |store| store.get_with_revision(&group, &key)
+        )
+    }
+
+    /// [`ScopedStore::get_bytes_with_revision`](crate::ScopedStore::get_bytes_with_revision).
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().build()?.block_on(async {
+    /// let store = store::AsyncStore::open(":memory:").await?;
+    /// let tenant = store::AsyncScopedStore::new(&store, "tenant-a")?;
+    /// let revision = tenant.set_bytes_if("blocks", "b1", &[7], None).await?;
+    /// assert_eq!(tenant.get_bytes_with_revision("blocks", "b1").await?, (vec![7], revision));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// # })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::get_bytes_with_revision`](crate::Store::get_bytes_with_revision).
+    pub async fn get_bytes_with_revision(&self, group: &str, key: &str) -> Result<(Vec<u8>, u64)> {
+        call!(
+            self,
+            self.scoped,
+            Read,
+            "store.scoped.get_bytes_with_revision",
+            [group, key],
+            |store| store.get_bytes_with_revision(&group, &key)
         )
     }
 
