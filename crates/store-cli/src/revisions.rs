@@ -136,10 +136,8 @@ pub(crate) fn get(
     key: &str,
 ) -> Result<(), Failure> {
     let (bytes, revision) = store.get_bytes_with_revision(group, key)?;
-    let json = match std::str::from_utf8(&bytes) {
-        Ok(text) => json!({ "value": text, "revision": revision }),
-        Err(_) => json!({ "value_base64": values::encode(&bytes), "revision": revision }),
-    };
+    let (field, value) = values::value_json(&bytes);
+    let json = json!({ field: value, "revision": revision });
     let mut plain = format!("{revision}\t").into_bytes();
     plain.extend_from_slice(&bytes);
     output.raw_bytes(&plain, &json)?;

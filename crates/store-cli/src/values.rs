@@ -68,12 +68,21 @@ pub(crate) fn get(
         },
         other => other,
     })?;
-    let json = match std::str::from_utf8(&bytes) {
-        Ok(text) => Value::String(text.to_owned()),
-        Err(_) => json!({ "value_base64": encode(&bytes) }),
+    let json = match value_json(&bytes) {
+        ("value", text) => text,
+        (field, encoded) => json!({ field: encoded }),
     };
     output.raw_bytes(&bytes, &json)?;
     Ok(())
+}
+
+/// How `--json` shows a value: (`"value"`, the text) when it is UTF-8, else
+/// (`"value_base64"`, its exact bytes in base64).
+pub(crate) fn value_json(bytes: &[u8]) -> (&'static str, Value) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => ("value", Value::String(text.to_owned())),
+        Err(_) => ("value_base64", Value::String(encode(bytes))),
+    }
 }
 
 /// `incr GROUP KEY [DELTA]`: prints the new value.

@@ -403,17 +403,22 @@ impl EventHub {
         );
     }
 
-    /// Wakes every change watcher waiting in this process.
+    /// Wakes every change watcher waiting in this process, if there is any.
     fn wake_followers(&self) {
         if self.has_followers.load(Ordering::Acquire) {
-            let mut generation = self
-                .signal
-                .generation
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            *generation = generation.wrapping_add(1);
-            self.signal.changed.notify_all();
+            self.raise_signal();
         }
+    }
+
+    /// Moves the generation on and wakes every waiter.
+    fn raise_signal(&self) {
+        let mut generation = self
+            .signal
+            .generation
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        *generation = generation.wrapping_add(1);
+        self.signal.changed.notify_all();
     }
 
     /// Feeds one event to the matching watchers, then runs every callback registered when
@@ -456,13 +461,7 @@ impl EventHub {
         registry.callbacks = Arc::new(Vec::new());
         self.refresh_has_listeners(&registry);
         drop(registry);
-        let mut generation = self
-            .signal
-            .generation
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        *generation = generation.wrapping_add(1);
-        self.signal.changed.notify_all();
+        self.raise_signal();
     }
 }
 
