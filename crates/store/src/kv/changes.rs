@@ -80,9 +80,9 @@ impl Change {
 }
 
 // The store's own writes (`kv::entries`) give the row `(SELECT ifnull(max(revision), 0)
-// + 1 FROM entry_changes)`: one past the newest change. The insert and update triggers
-// copy a row carrying exactly that revision into the history; any other revision (or
-// none, as from the Go package) makes them number the change and stamp the row.
+// + 1 FROM entry_changes)`: one past the newest change, the number SQLite then gives the
+// change the trigger records. A write that names no revision (the Go package's) is
+// stamped with it by the trigger (see `sqlite::schema`).
 
 pub(crate) const SQL_LATEST: &str = "SELECT ifnull(max(revision), 0) FROM entry_changes";
 const SQL_OLDEST: &str = "SELECT min(revision) FROM entry_changes";
