@@ -275,10 +275,10 @@ fn async_get_good_expired_row_on_file_is_deleted_off_the_runtime() {
             .expect("set");
         let mut watcher = store.watch("cache", "*");
         // The inline attempt's DELETE is refused by the commit hook and made again off
-        // the runtime: the row goes and the Delete event goes out once.
+        // the runtime: the row goes and the Expire event goes out once.
         assert!(store.get("cache", "old").await.unwrap_err().is_not_found());
-        let event = next(&mut watcher).await.expect("a delete event");
-        assert_eq!((event.kind, event.key.as_str()), (EventType::Delete, "old"));
+        let event = next(&mut watcher).await.expect("an expire event");
+        assert_eq!((event.kind, event.key.as_str()), (EventType::Expire, "old"));
         assert_eq!(store.stats().await.expect("stats").expired_unpurged, 0);
         store.close().await.expect("close");
         assert!(next(&mut watcher).await.is_none());
