@@ -253,8 +253,19 @@ fn status_mib(field: &str) -> Result<f64> {
     Ok(status_kib(field)? as f64 / 1024.0)
 }
 
-/// One owned row of the history, as the watcher builds it.
-type RawChange = (i64, String, String, String, Vec<u8>, Option<i64>, i64);
+/// One owned row of the history, as the watcher builds it (the kind as a name, not an
+/// allocation).
+type RawChange = (i64, &'static str, String, String, Vec<u8>, Option<i64>, i64);
+
+/// The kind of a history row, as the watcher reads it.
+fn raw_kind(value: ValueRef<'_>) -> &'static str {
+    match value {
+        ValueRef::Text(b"delete") => "delete",
+        ValueRef::Text(b"expire") => "expire",
+        ValueRef::Text(b"delete_group") => "delete_group",
+        _ => "set",
+    }
+}
 
 /// Raw rusqlite: the watcher's statement over the whole history, a batch at a time, each
 /// row into owned fields; returns how many rows it read.
@@ -269,7 +280,7 @@ fn raw_replay(path: &Path) -> Result<usize> {
             .query_map(params![after, limit], |row| {
                 Ok((
                     row.get(0)?,
-                    row.get(1)?,
+                    raw_kind(row.get_ref(1)?),
                     row.get(2)?,
                     row.get(3)?,
                     match row.get_ref(4)? {
