@@ -401,9 +401,26 @@ const PURGE_BATCH_LIMIT: i64 = sql::PURGE_BATCH_SIZE as i64;
 const BUSY_TIMEOUT: Duration = statements::BUSY_TIMEOUT;
 const STATEMENT_CACHE_CAPACITY: usize = statements::STATEMENT_CACHE_CAPACITY;
 
+/// The store's upsert before issue 13 (revisions): no `revision` column, no change
+/// history, no triggers. The "set as it was" baseline runs it on [`RawBackend::open`]'s
+/// schema with the change history taken out ([`RawBackend::open_without_revisions`]).
+pub const SQL_UPSERT_WITHOUT_REVISION: &str =
+    "INSERT INTO entries (group_name, entry_key, entry_value, expires_at)
+    VALUES (?1, ?2, ?3, ?4)
+    ON CONFLICT (group_name, entry_key)
+    DO UPDATE SET entry_value = excluded.entry_value, expires_at = excluded.expires_at";
+
+/// What the change history adds to the store's schema, removed in this order to give
+/// the schema of the release before revisions: the triggers on `entries`, the history
+/// table, the `revision` column.
+const DROP_CHANGE_HISTORY: &str = "DROP TABLE entry_changes;
+    ALTER TABLE entries DROP COLUMN revision";
+
 /// The floor: one rusqlite connection running the store's statements directly.
 pub struct RawBackend {
     connection: Connection,
+    /// The upsert every write runs: the store's, or the one before revisions.
+    upsert: &'static str,
     workspace_directory: PathBuf,
     archive_directory: PathBuf,
     workspace: RefCell<Option<RawWorkspace>>,
@@ -435,6 +452,16 @@ impl RawBackend {
     ///
     /// When the database cannot be opened or prepared.
     pub fn open(path: &Path, durability: Durability, directory: &Path) -> Result<RawBackend> {
+        RawBackend::open_as("raw", path, durability, directory)
+    }
+
+    /// [`RawBackend::open`] for a subject whose scratch directories are named `subject`.
+    fn open_as(
+        subject: &str,
+        path: &Path,
+        durability: Durability,
+        directory: &Path,
+    ) -> Result<RawBackend> {
         let is_memory = path.as_os_str() == ":memory:";
         let connection = if is_memory {
             let template = tempfile::tempdir().context("create a temporary directory")?;
@@ -462,11 +489,43 @@ impl RawBackend {
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
         Ok(RawBackend {
             connection,
-            workspace_directory: scratch(directory, "raw", "state"),
-            archive_directory: scratch(directory, "raw", "archive"),
+            upsert: SQL_UPSERT,
+            workspace_directory: scratch(directory, subject, "state"),
+            archive_directory: scratch(directory, subject, "archive"),
             workspace: RefCell::new(None),
             serial: Cell::new(0),
         })
+    }
+
+    /// [`RawBackend::open`] with the change history taken out of the schema (its
+    /// triggers, the `entry_changes` table and the `revision` column of `entries`), running
+    /// [`SQL_UPSERT_WITHOUT_REVISION`]: the store's writes as they were before revisions.
+    ///
+    /// # Errors
+    ///
+    /// As [`RawBackend::open`], or when the history cannot be removed.
+    pub fn open_without_revisions(
+        path: &Path,
+        durability: Durability,
+        directory: &Path,
+    ) -> Result<RawBackend> {
+        let mut backend = RawBackend::open_as("raw-norev", path, durability, directory)?;
+        let triggers: Vec<String> = backend
+            .connection
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'entries'",
+            )?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        for trigger in triggers {
+            backend.connection.execute_batch(&format!(
+                "DROP TRIGGER \"{}\"",
+                trigger.replace('"', "\"\"")
+            ))?;
+        }
+        backend.connection.execute_batch(DROP_CHANGE_HISTORY)?;
+        backend.upsert = SQL_UPSERT_WITHOUT_REVISION;
+        Ok(backend)
     }
 
     fn next_serial(&self) -> u64 {
@@ -477,7 +536,7 @@ impl RawBackend {
 
     fn upsert(&self, group: &str, key: &str, value: &str, expires_at: Option<i64>) -> Result<()> {
         self.connection
-            .prepare_cached(SQL_UPSERT)?
+            .prepare_cached(self.upsert)?
             .execute(params![group, key, value, expires_at])?;
         Ok(())
     }
@@ -622,7 +681,7 @@ impl Backend for RawBackend {
             rusqlite::TransactionBehavior::Immediate,
         )?;
         {
-            let mut statement = transaction.prepare_cached(SQL_UPSERT)?;
+            let mut statement = transaction.prepare_cached(self.upsert)?;
             for (group, key, value, expires_at) in rows {
                 statement.execute(params![group, key, value, expires_at])?;
             }
@@ -656,7 +715,7 @@ impl Backend for RawBackend {
         let next = current
             .checked_add(delta)
             .ok_or_else(|| Failure::new("overflow".to_owned()))?;
-        transaction.prepare_cached(SQL_UPSERT)?.execute(params![
+        transaction.prepare_cached(self.upsert)?.execute(params![
             group,
             key,
             next.to_string(),
@@ -703,7 +762,7 @@ impl Backend for RawBackend {
             rusqlite::TransactionBehavior::Immediate,
         )?;
         for (key, value) in rows {
-            transaction.prepare_cached(SQL_UPSERT)?.execute(params![
+            transaction.prepare_cached(self.upsert)?.execute(params![
                 group,
                 key,
                 value,
@@ -716,7 +775,7 @@ impl Backend for RawBackend {
 
     fn set_bytes(&self, group: &str, key: &str, value: &[u8]) -> Result<()> {
         self.connection
-            .prepare_cached(SQL_UPSERT)?
+            .prepare_cached(self.upsert)?
             .execute(params![group, key, value, Option::<i64>::None])?;
         Ok(())
     }
@@ -735,7 +794,7 @@ impl Backend for RawBackend {
     }
 
     fn scoped_set(&self, group: &str, key: &str, value: &str) -> Result<()> {
-        pipeline::scoped_set(&self.connection, SQL_UPSERT, group, key, value)
+        pipeline::scoped_set(&self.connection, self.upsert, group, key, value)
     }
 
     fn set_in_transaction(&self, rows: &mut dyn Iterator<Item = (&str, &str, &str)>) -> Result<()> {
@@ -744,7 +803,7 @@ impl Backend for RawBackend {
             rusqlite::TransactionBehavior::Immediate,
         )?;
         for (group, key, value) in rows {
-            transaction.prepare_cached(SQL_UPSERT)?.execute(params![
+            transaction.prepare_cached(self.upsert)?.execute(params![
                 group,
                 key,
                 value,
@@ -775,7 +834,7 @@ impl Backend for RawBackend {
             .workspace
             .take()
             .ok_or_else(|| Failure::new("no workspace started"))?;
-        workspace.commit(&self.connection, SQL_UPSERT)
+        workspace.commit(&self.connection, self.upsert)
     }
 
     fn commit_to_journal(
@@ -846,12 +905,42 @@ mod tests {
     }
 
     #[test]
+    fn raw_without_revisions_has_the_schema_before_revisions() -> Result<()> {
+        let directory = tempfile::tempdir()?;
+        let path = directory.path().join("norev.db");
+        let file = RawBackend::open_without_revisions(&path, Durability::Normal, directory.path())?;
+        let memory = RawBackend::open_without_revisions(
+            Path::new(":memory:"),
+            Durability::Normal,
+            directory.path(),
+        )?;
+        let (file_schema, _, _) = schema_and_pragmas(&file.connection)?;
+        let (memory_schema, _, _) = schema_and_pragmas(&memory.connection)?;
+        assert_eq!(file_schema, memory_schema);
+        let joined = file_schema.join("\n");
+        assert!(!joined.contains("entry_changes"), "{joined}");
+        assert!(!joined.contains("TRIGGER"), "{joined}");
+        assert!(!joined.contains("revision"), "{joined}");
+        assert!(joined.contains("CREATE TABLE entries"), "{joined}");
+        let (with, without) = {
+            let directory = directory.path();
+            let with = RawBackend::open(Path::new(":memory:"), Durability::Normal, directory)?;
+            (with.upsert, memory.upsert)
+        };
+        assert_eq!((with, without), (SQL_UPSERT, SQL_UPSERT_WITHOUT_REVISION));
+        memory.set("g", "k", "v")?;
+        assert_eq!(memory.get("g", "k")?, Some("v".to_owned()));
+        Ok(())
+    }
+
+    #[test]
     fn raw_and_store_agree_on_every_operation() -> Result<()> {
         let directory = tempfile::tempdir()?;
         let memory = Path::new(":memory:");
         let raw = RawBackend::open(memory, Durability::Full, directory.path())?;
         let store = StoreBackend::open(memory, Durability::Full, directory.path())?;
-        let backends: [&dyn Backend; 2] = [&raw, &store];
+        let norev = RawBackend::open_without_revisions(memory, Durability::Full, directory.path())?;
+        let backends: [&dyn Backend; 3] = [&raw, &store, &norev];
         let mut journals = Vec::new();
         for backend in backends {
             let rows = [
@@ -914,7 +1003,8 @@ mod tests {
             assert!(!backend.compact()?);
         }
         assert_eq!(journals[0], journals[1]);
-        for subject in ["raw", "store"] {
+        assert_eq!(journals[0], journals[2]);
+        for subject in ["raw", "store", "raw-norev"] {
             let mut archives: Vec<_> =
                 std::fs::read_dir(directory.path().join(format!("{subject}-archive")))?
                     .collect::<std::io::Result<_>>()?;

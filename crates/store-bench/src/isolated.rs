@@ -34,7 +34,7 @@ const SLOW_SET_NS: u64 = 50_000_000;
 const STALL_TIME_LIMIT: Duration = Duration::from_secs(600);
 
 /// Runs this executable with `arguments` and parses each line of its stdout.
-fn child<T: DeserializeOwned>(arguments: &[String]) -> Result<Vec<T>> {
+pub(crate) fn child<T: DeserializeOwned>(arguments: &[String]) -> Result<Vec<T>> {
     let executable = std::env::current_exe().context("find this executable")?;
     let output = Command::new(executable)
         .args(arguments)
@@ -55,7 +55,7 @@ fn child<T: DeserializeOwned>(arguments: &[String]) -> Result<Vec<T>> {
         .collect()
 }
 
-fn one<T>(mut results: Vec<T>) -> Result<T> {
+pub(crate) fn one<T>(mut results: Vec<T>) -> Result<T> {
     results
         .pop()
         .ok_or_else(|| Failure::new("the child process printed nothing"))
@@ -115,22 +115,21 @@ pub fn measure_latency(mode: Mode, keys: usize, rounds: usize) -> Result<Vec<Com
     ])
 }
 
-/// The process's peak resident set size in MiB, from `/proc/self/status`.
-fn peak_rss_mib() -> Result<f64> {
+/// A `/proc/self/status` field in kibibytes (`VmHWM:` is the peak resident set size).
+pub(crate) fn status_kib(field: &str) -> Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")
         .context("read /proc/self/status (peak RSS is measured on Linux only)")?;
-    let kibibytes = status
+    status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| {
-            rest.trim()
-                .trim_end_matches("kB")
-                .trim()
-                .parse::<f64>()
-                .ok()
-        })
-        .ok_or_else(|| Failure::new("no VmHWM line in /proc/self/status"))?;
-    Ok(kibibytes / 1024.0)
+        .find_map(|line| line.strip_prefix(field))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| Failure::new(format!("no {field} line in /proc/self/status")))
+}
+
+/// The process's peak resident set size in MiB, from `/proc/self/status`.
+#[allow(clippy::cast_precision_loss)] // kibibytes stay far below 2^52
+fn peak_rss_mib() -> Result<f64> {
+    Ok(status_kib("VmHWM:")? as f64 / 1024.0)
 }
 
 fn expired_entries(keys: usize, groups: usize, expires_at: i64) -> impl Iterator<Item = Entry> {

@@ -16,6 +16,7 @@
 mod asynchronous;
 mod backend;
 mod failure;
+mod feed;
 mod isolated;
 mod keys;
 mod peer;
@@ -40,14 +41,20 @@ use crate::workloads::{Mode, Scale, WORKLOADS};
 const FULL_KEYS: usize = 100_000;
 /// Keys walked by `all()` for the peak-RSS figure, and purged for the stall figure.
 const ISOLATED_KEYS: usize = 1_000_000;
+/// Changes in the history the `replay` figure reads; `--quick` uses a tenth.
+const REPLAY_CHANGES: usize = 1_000_000;
+/// Changes timed by the `feed_latency` figure; `--quick` uses a quarter.
+const FEED_CHANGES: usize = 200;
 /// The measurements that run in processes of their own.
-const ISOLATED: [&str; 6] = [
+const ISOLATED: [&str; 8] = [
     "latency",
     "all_rss",
     "purge_stall",
     "async_get",
     "async_set",
     "async_concurrency",
+    "feed_latency",
+    "replay",
 ];
 
 /// Side-by-side benchmarks of the store against raw rusqlite, `denokv_sqlite` and diskcache.
@@ -107,6 +114,29 @@ enum Child {
         #[arg(long)]
         keys: usize,
     },
+    #[command(name = "__feed-writer", hide = true)]
+    FeedWriter {
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        durability: String,
+        #[arg(long)]
+        changes: usize,
+    },
+    #[command(name = "__fill-replay", hide = true)]
+    FillReplay {
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        changes: usize,
+    },
+    #[command(name = "__replay", hide = true)]
+    Replay {
+        #[arg(long)]
+        path: PathBuf,
+        #[arg(long)]
+        changes: usize,
+    },
     #[command(name = "__latency", hide = true)]
     Latency {
         #[arg(long)]
@@ -138,6 +168,13 @@ fn run_child(child: Child) -> Result<()> {
             keys,
             rounds,
         } => isolated::latency(parse_mode(&durability)?, keys, rounds),
+        Child::FeedWriter {
+            path,
+            durability,
+            changes,
+        } => feed::feed_writer(&path, parse_mode(&durability)?, changes),
+        Child::FillReplay { path, changes } => feed::fill_replay(&path, changes),
+        Child::Replay { path, changes } => feed::replay(&path, changes),
     }
 }
 
@@ -208,6 +245,14 @@ fn list() {
     println!(
         "{:<17} mixed calls by 64 tasks against 1 task, on both tokio runtimes",
         "async_concurrency"
+    );
+    println!(
+        "{:<17} delay of 200 sets made by another process to reach a watch_from follower",
+        "feed_latency"
+    );
+    println!(
+        "{:<17} watch_from(\"*\", \"*\", 0) over 1,000,000 changes: rate and peak RSS",
+        "replay"
     );
 }
 
@@ -388,6 +433,21 @@ fn run_isolated(
                         output.figure(figure, asynchronous::async_row)?;
                     }
                 }
+            }
+            "feed_latency" => {
+                let changes = FEED_CHANGES / if arguments.quick { 4 } else { 1 };
+                for &mode in &file_modes {
+                    eprintln!("store-bench: feed_latency ({})", mode.as_str());
+                    let figure = feed::measure_latency(mode, changes)
+                        .context(format!("feed_latency ({})", mode.as_str()))?;
+                    output.figure(&figure, feed::latency_row)?;
+                }
+            }
+            "replay" => {
+                let changes = REPLAY_CHANGES / if arguments.quick { 10 } else { 1 };
+                eprintln!("store-bench: replay in processes of its own");
+                let figure = feed::measure_replay(changes).context("replay")?;
+                output.figure(&figure, feed::replay_row)?;
             }
             "all_rss" => {
                 eprintln!("store-bench: all_rss in its own process");

@@ -1,7 +1,9 @@
-//! Running one workload in one mode: every subject on its own fresh database, the timed
-//! operations split into rounds, and the rounds interleaved (store, rusqlite, peers, then
-//! the next round starting one subject later) so that drift of the machine — another
-//! build, a warming cache, a CPU changing speed — falls on every subject alike.
+//! Running one workload in one mode: every subject on its own fresh database (the store,
+//! raw rusqlite, for some write workloads raw rusqlite on the schema before revisions,
+//! and the peers that apply), the timed operations split into rounds, and the rounds
+//! interleaved (store, rusqlite, peers, then the next round starting one subject later)
+//! so that drift of the machine — another build, a warming cache, a CPU changing speed —
+//! falls on every subject alike.
 //!
 //! The data set is written into the store's and raw rusqlite's databases together, a
 //! slice of 1,000 keys at a time in turn. Written one database after the other, whichever
@@ -49,6 +51,8 @@ fn fill_together(
 pub const STORE: &str = "store";
 /// The name of the raw SQLite floor.
 pub const RUSQLITE: &str = "rusqlite";
+/// The name of raw SQLite on the schema before revisions, running that release's upsert.
+pub const RUSQLITE_WITHOUT_REVISIONS: &str = "rusqlite_norev";
 
 enum Runner<'a> {
     Local(&'a dyn Backend),
@@ -137,7 +141,22 @@ pub fn run_workload(
         directory.path(),
     )
     .context(RUSQLITE)?;
-    let local: [(&dyn Backend, &'static str); 2] = [(&store, STORE), (&raw, RUSQLITE)];
+    let without_revisions = if workload.without_revisions {
+        Some(
+            RawBackend::open_without_revisions(
+                &location(directory.path(), mode, "raw-norev.db"),
+                durability,
+                directory.path(),
+            )
+            .context(RUSQLITE_WITHOUT_REVISIONS)?,
+        )
+    } else {
+        None
+    };
+    let mut local: Vec<(&dyn Backend, &'static str)> = vec![(&store, STORE), (&raw, RUSQLITE)];
+    if let Some(backend) = &without_revisions {
+        local.push((backend, RUSQLITE_WITHOUT_REVISIONS));
+    }
     match workload.contents {
         Contents::Empty => {}
         Contents::DataSet => fill_together(&local, data.len(), |backend, range| {
@@ -147,20 +166,17 @@ pub fn run_workload(
             backend.load_points(range)
         })?,
     }
-    (workload.prepare)(&store, &plan, &data, 0).context(STORE)?;
-    (workload.prepare)(&raw, &plan, &data, 0).context(RUSQLITE)?;
-    let mut subjects = vec![
-        Subject {
-            name: STORE,
-            runner: Runner::Local(&store),
+    for &(backend, name) in &local {
+        (workload.prepare)(backend, &plan, &data, 0).context(name)?;
+    }
+    let mut subjects: Vec<Subject> = local
+        .iter()
+        .map(|&(backend, name)| Subject {
+            name,
+            runner: Runner::Local(backend),
             latencies: Vec::with_capacity(plan.operations),
-        },
-        Subject {
-            name: RUSQLITE,
-            runner: Runner::Local(&raw),
-            latencies: Vec::with_capacity(plan.operations),
-        },
-    ];
+        })
+        .collect();
     if let Some(peer_workload) = workload.peer {
         for peer in peers.iter_mut().filter(|peer| peer.supports(mode)) {
             peer.open(mode, directory.path())?;

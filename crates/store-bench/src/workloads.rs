@@ -120,6 +120,9 @@ pub struct Workload {
     pub operation: Step,
     /// What the `denokv_sqlite` and diskcache peers run, where they apply.
     pub peer: Option<PeerWorkload>,
+    /// Whether raw rusqlite also runs it on the schema before revisions (issue 13), with
+    /// the upsert of that release: what the change history costs a write.
+    pub without_revisions: bool,
 }
 
 /// Operations that write: in `Full` mode each one waits for an `fsync` (about 0.3 ms on
@@ -502,6 +505,7 @@ pub static WORKLOADS: &[Workload] = &[
             operation: "set",
             fill: false,
         }),
+        without_revisions: true,
     },
     Workload {
         name: "set_with_ttl",
@@ -512,6 +516,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: set_with_ttl,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "get_hit",
@@ -525,6 +530,7 @@ pub static WORKLOADS: &[Workload] = &[
             operation: "get_hit",
             fill: true,
         }),
+        without_revisions: false,
     },
     Workload {
         name: "get_miss",
@@ -538,6 +544,7 @@ pub static WORKLOADS: &[Workload] = &[
             operation: "get_miss",
             fill: true,
         }),
+        without_revisions: false,
     },
     Workload {
         name: "delete",
@@ -551,6 +558,7 @@ pub static WORKLOADS: &[Workload] = &[
             operation: "delete",
             fill: true,
         }),
+        without_revisions: true,
     },
     Workload {
         name: "exists",
@@ -561,6 +569,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: exists,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "count",
@@ -575,6 +584,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: count,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "get_all",
@@ -589,6 +599,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: get_all,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "all",
@@ -603,6 +614,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: all,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "groups",
@@ -617,6 +629,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: groups,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "set_watched",
@@ -627,6 +640,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: Some(drain),
         operation: set_watched,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "set_on_change",
@@ -637,6 +651,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: set,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "purge_expired",
@@ -651,6 +666,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: Some(fill_expired),
         operation: purge,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "scoped_set",
@@ -668,6 +684,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: scoped_set,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "transaction",
@@ -682,6 +699,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: set_in_transaction,
         peer: None,
+        without_revisions: true,
     },
     Workload {
         name: "workspace_put",
@@ -692,6 +710,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: workspace_put,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "workspace_commit",
@@ -706,6 +725,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: Some(fill_workspace),
         operation: commit_workspace,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "commit_to_journal",
@@ -716,6 +736,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: commit_to_journal,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "flux_query",
@@ -730,6 +751,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: flux_query,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "compact",
@@ -744,6 +766,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: Some(fill_points),
         operation: compact,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "increment",
@@ -754,6 +777,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: increment,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "ttl",
@@ -764,6 +788,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: ttl,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "expire",
@@ -774,6 +799,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: expire,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "get_many",
@@ -784,6 +810,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: get_many,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "get_100",
@@ -794,6 +821,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: get_100,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "set_many",
@@ -807,6 +835,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: set_many,
         peer: None,
+        without_revisions: true,
     },
     Workload {
         name: "set_bytes_1mib",
@@ -817,6 +846,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: set_bytes_1mib,
         peer: None,
+        without_revisions: false,
     },
     Workload {
         name: "get_bytes_1mib",
@@ -827,6 +857,7 @@ pub static WORKLOADS: &[Workload] = &[
         before_each: None,
         operation: get_bytes_1mib,
         peer: None,
+        without_revisions: false,
     },
 ];
 

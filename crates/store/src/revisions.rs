@@ -61,7 +61,7 @@ use crate::transaction::Transaction;
 pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(10);
 
 /// How many changes a watcher reads from the history at a time: its memory bound.
-const REPLAY_BATCH: usize = 1_000;
+pub(crate) const REPLAY_BATCH: usize = 1_000;
 
 /// Revisions and compare-and-set; see the [module docs](self).
 impl Store {

@@ -58,6 +58,16 @@ pub mod entries {
     pub const PURGE_BATCH_SIZE: usize = crate::kv::operations::PURGE_BATCH;
 }
 
+/// The change history (`kv::changes`, issue 13).
+pub mod changes {
+    /// Up to `?2` changes after revision `?1`, oldest first: what a `ChangeWatcher` reads.
+    pub const AFTER: &str = crate::kv::changes::SQL_AFTER;
+    /// The newest revision (0 before the first change).
+    pub const LATEST: &str = crate::kv::changes::SQL_LATEST;
+    /// How many changes a `ChangeWatcher` reads from the history at a time.
+    pub const REPLAY_BATCH: usize = crate::revisions::REPLAY_BATCH;
+}
+
 /// The journal, workspaces and archives.
 pub mod pipeline {
     /// Inserts one journal point.

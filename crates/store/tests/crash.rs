@@ -10,8 +10,13 @@
 //! may or may not have landed: the file must equal the model either without it or with all
 //! of it — which is also what proves a transaction is all or nothing.
 //!
-//! CI runs 10 trials per scenario; `STORE_LONG_RUN=1` runs 100. `STORE_TEST_SEED=<n>`
-//! replays a run; every failure message names its seed.
+//! The change feed (issue 13) is crashed the same way, from both ends: a writer killed
+//! while a follower in another process reads its changes, and a follower killed while it
+//! reads. Each time the follower resumes from the revision it had reached and must get
+//! every revision exactly once, in order, with the value that revision wrote.
+//!
+//! CI runs 10 trials per scenario (4 per change-feed test); `STORE_LONG_RUN=1` runs 100
+//! (40). `STORE_TEST_SEED=<n>` replays a run; every failure message names its seed.
 #![cfg(unix)]
 
 mod support;
@@ -22,7 +27,9 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use store::{Durability, Error, QuotaConfig, ScopedStore, Store, StoreConfig};
+use store::{
+    ChangeRetention, Durability, Error, EventType, QuotaConfig, ScopedStore, Store, StoreConfig,
+};
 use support::{integrity_check, lines_of, next_report, remaining_reports, sized, spawn_child, Rng};
 
 const CHILD_TEST: &str = "crash_child_writes_and_reports";
@@ -580,4 +587,383 @@ fn crash_good_transactions_are_all_or_nothing() {
 fn crash_good_scoped_quotas_hold_after_recovery() {
     let figures = crash_trials(Scenario::Quotas);
     assert!(figures.acknowledged_writes > 0, "{figures:?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The change feed: a killed writer, a killed follower
+// ---------------------------------------------------------------------------------------
+
+const FEED_CHILD_TEST: &str = "crash_child_feeds_and_reports";
+/// `writer` or `follower`: what the change-feed child does.
+const FEED_ROLE_ENV: &str = "STORE_FEED_ROLE";
+/// The revision a follower child resumes after.
+const FEED_AFTER_ENV: &str = "STORE_FEED_AFTER";
+const FEED_GROUP: &str = "feed";
+/// Write `n` sets key `k{n % FEED_KEYS}` to `n`, so keys are overwritten over and over.
+const FEED_KEYS: u64 = 32;
+/// How long the parent waits for one change before calling the feed stuck.
+const FEED_WAIT: Duration = Duration::from_secs(60);
+
+fn feed_key(number: u64) -> String {
+    format!("k{}", number % FEED_KEYS)
+}
+
+/// Full durability, no background purge, and a history that is never pruned.
+fn feed_config(path: &Path) -> StoreConfig {
+    StoreConfig {
+        durability: Durability::Full,
+        purge_interval: Duration::ZERO,
+        change_retention: ChangeRetention {
+            max_changes: None,
+            max_age: None,
+        },
+        ..StoreConfig::new(path)
+    }
+}
+
+/// One report written with one `write` call, so a kill never leaves half a line.
+fn report_line(text: &str) {
+    let line = format!("{REPORT}{text}\n");
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(line.as_bytes())
+        .expect("report to the parent");
+    stdout.flush().expect("report to the parent");
+}
+
+#[test]
+#[ignore = "a child process of the crash tests; does nothing when run by hand"]
+fn crash_child_feeds_and_reports() {
+    let Ok(role) = std::env::var(FEED_ROLE_ENV) else {
+        return;
+    };
+    let path = environment(PATH_ENV);
+    let store = Store::open_with(feed_config(Path::new(&path))).expect("open the store");
+    match role.as_str() {
+        "writer" => {
+            // The only writer on the file: set `n` is revision `n`.
+            let start = store.revision().expect("read the revision") + 1;
+            report_line(&format!("ready {start}"));
+            // The parent kills the child long before the end.
+            for number in start..start + 10_000_000 {
+                store
+                    .set(FEED_GROUP, &feed_key(number), &number.to_string())
+                    .expect("set");
+                report_line(&format!("ack {number}"));
+            }
+        }
+        "follower" => {
+            let after: u64 = environment(FEED_AFTER_ENV).parse().expect("a revision");
+            let mut watcher = store.watch_from("*", "*", after).expect("watch_from");
+            report_line("ready");
+            // A parent that died without killing this child leaves no change coming.
+            loop {
+                let change = watcher
+                    .recv_timeout(FEED_WAIT)
+                    .expect("read the change feed")
+                    .expect("a change within a minute");
+                report_line(&format!(
+                    "change {} {} {} {} {}",
+                    change.revision,
+                    change.kind.as_str(),
+                    change.group,
+                    change.key,
+                    change.value_text().unwrap_or("<binary>")
+                ));
+            }
+        }
+        other => panic!("unknown feed role {other:?}"),
+    }
+}
+
+/// Checks that a change is the set the single writer made as its revision: key
+/// `k{revision % FEED_KEYS}` set to the revision's number.
+fn check_feed_fields(
+    (revision, kind, group, key, value): (u64, &str, &str, &str, Option<&str>),
+    context: &str,
+) {
+    assert_eq!(
+        (kind, group, key),
+        (
+            EventType::Set.as_str(),
+            FEED_GROUP,
+            feed_key(revision).as_str()
+        ),
+        "{context}: revision {revision}"
+    );
+    let expected = revision.to_string();
+    assert_eq!(
+        value,
+        Some(expected.as_str()),
+        "{context}: revision {revision} carries the value its set wrote"
+    );
+}
+
+fn check_feed_change(change: &store::Change, context: &str) {
+    check_feed_fields(
+        (
+            change.revision,
+            change.kind.as_str(),
+            &change.group,
+            &change.key,
+            change.value_text(),
+        ),
+        context,
+    );
+}
+
+/// Every change after `after` up to the newest, read by a watcher that starts there;
+/// returns the watcher's revision at the end.
+fn read_to_end(store: &Store, after: u64, delivered: &mut Vec<u64>, context: &str) -> u64 {
+    let mut watcher = store
+        .watch_from("*", "*", after)
+        .expect("resume watch_from");
+    while let Some(change) = watcher.try_recv().expect("read the change feed") {
+        check_feed_change(&change, context);
+        delivered.push(change.revision);
+    }
+    watcher.revision()
+}
+
+/// Asserts that `delivered` is exactly `1..=latest`: no gap, no duplicate, in order.
+fn assert_gap_free(delivered: &[u64], latest: u64, context: &str) {
+    if let Some(position) = delivered
+        .iter()
+        .zip(1_u64..)
+        .position(|(revision, expected)| *revision != expected)
+    {
+        panic!(
+            "{context}: delivered revision {} where {} was due (around {:?})",
+            delivered[position],
+            position + 1,
+            &delivered[position.saturating_sub(3)..(position + 3).min(delivered.len())]
+        );
+    }
+    assert_eq!(
+        delivered.len() as u64,
+        latest,
+        "{context}: every revision up to the newest was delivered"
+    );
+}
+
+/// Applies one `ack <n>` report of the writer child: acks come in order, and each is
+/// the value of its key from then on.
+fn acknowledge(
+    report: &str,
+    context: &str,
+    last: &mut u64,
+    acknowledged: &mut BTreeMap<String, u64>,
+) {
+    let number: u64 = report
+        .strip_prefix("ack ")
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("{context}: unexpected report {report:?}"));
+    assert_eq!(number, *last + 1, "{context}: acks in order");
+    *last = number;
+    acknowledged.insert(feed_key(number), number);
+}
+
+#[test]
+fn crash_good_change_feed_resumes_without_gap_after_the_writer_is_killed() {
+    let seed = support::seed();
+    let mut rng = Rng::new(seed);
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("feed.db");
+    let mut delivered: Vec<u64> = Vec::new();
+    // The last value the child acknowledged for each key.
+    let mut acknowledged: BTreeMap<String, u64> = BTreeMap::new();
+    let mut last_acknowledged = 0;
+    let mut resume = 0;
+    let mut in_flight_landed = 0;
+    let trials = sized(4, 40);
+    for trial in 0..trials {
+        let context = format!(
+            "feed writer trial {trial} (replay with {}={seed})",
+            support::SEED_ENV
+        );
+        let mut child = spawn_child(
+            FEED_CHILD_TEST,
+            &[
+                (FEED_ROLE_ENV, "writer".to_owned()),
+                (PATH_ENV, path.display().to_string()),
+            ],
+        );
+        let lines = lines_of(child.stdout.take().expect("piped stdout"));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let ready = next_report(&lines, REPORT, deadline).expect("the writer starts");
+        assert_eq!(
+            ready,
+            format!("ready {}", resume + 1),
+            "{context}: the writer starts after the newest revision"
+        );
+
+        // A follower in this process reads some of the writer's changes as they come,
+        // notes where it stands and stops.
+        let store = Store::open_with(feed_config(&path)).expect("open beside the writer");
+        let mut watcher = store.watch_from("*", "*", resume).expect("watch_from");
+        for _ in 0..1 + rng.below(sized(150, 400)) {
+            let change = watcher
+                .recv_timeout(FEED_WAIT)
+                .expect("read the change feed")
+                .unwrap_or_else(|| panic!("{context}: no change from the writer"));
+            check_feed_change(&change, &context);
+            delivered.push(change.revision);
+        }
+        let saved = watcher.revision();
+        drop(watcher);
+        assert_eq!(
+            Some(&saved),
+            delivered.last(),
+            "{context}: where the follower stands"
+        );
+
+        // The writer goes on past that point and is killed mid-stream.
+        let kill_after = saved + 1 + rng.below(100) as u64;
+        while last_acknowledged < kill_after {
+            let report = next_report(&lines, REPORT, deadline)
+                .unwrap_or_else(|| panic!("{context}: the writer ended by itself"));
+            acknowledge(&report, &context, &mut last_acknowledged, &mut acknowledged);
+        }
+        child.kill().expect("SIGKILL the writer");
+        let status = child.wait().expect("wait for the writer");
+        for report in remaining_reports(&lines, REPORT) {
+            acknowledge(&report, &context, &mut last_acknowledged, &mut acknowledged);
+        }
+        assert_eq!(status.signal(), Some(9), "{context}: killed ({status})");
+        store.close().expect("close");
+
+        // Reopen as the next user would and resume where the follower stopped.
+        assert_eq!(integrity_check(&path), "ok", "{context}: integrity");
+        let store = Store::open_with(feed_config(&path)).expect("reopen after the crash");
+        let latest = store.revision().expect("revision");
+        assert!(
+            latest == last_acknowledged || latest == last_acknowledged + 1,
+            "{context}: newest revision {latest}, last acknowledged set {last_acknowledged}"
+        );
+        if latest > last_acknowledged {
+            // The set in flight landed: it is the newest change and the key's value.
+            in_flight_landed += 1;
+            acknowledged.insert(feed_key(latest), latest);
+        }
+        let reached = read_to_end(&store, saved, &mut delivered, &context);
+        assert_eq!(
+            reached, latest,
+            "{context}: the resumed follower reached the end"
+        );
+        assert_gap_free(&delivered, latest, &context);
+        for (key, number) in &acknowledged {
+            assert_eq!(
+                store.get(FEED_GROUP, key).expect("an acknowledged key"),
+                number.to_string(),
+                "{context}: {key} keeps the last acknowledged value"
+            );
+        }
+        store.close().expect("close");
+        last_acknowledged = latest;
+        resume = latest;
+    }
+    assert!(
+        resume > trials as u64,
+        "{resume} changes in {trials} trials"
+    );
+    println!(
+        "crash feed writer: {trials} trials, {resume} changes delivered once each, \
+         in-flight set landed {in_flight_landed} times (seed {seed})"
+    );
+}
+
+/// Checks one `change <revision> <kind> <group> <key> <value>` report of the follower
+/// child; returns its revision.
+fn check_reported_change(report: &str, context: &str) -> u64 {
+    let words: Vec<&str> = report.split(' ').collect();
+    let ["change", revision, kind, group, key, value] = words.as_slice() else {
+        panic!("{context}: unexpected report {report:?}");
+    };
+    let revision: u64 = revision.parse().expect("a revision");
+    check_feed_fields((revision, kind, group, key, Some(value)), context);
+    revision
+}
+
+/// Writes the next `count` sets of the feed (`written` is the last one so far).
+fn write_feed(store: &Store, written: u64, count: u64) {
+    for number in written + 1..=written + count {
+        store
+            .set(FEED_GROUP, &feed_key(number), &number.to_string())
+            .expect("set");
+    }
+}
+
+#[test]
+fn crash_good_change_feed_resumes_without_gap_after_the_follower_is_killed() {
+    const BATCH: u64 = 150;
+    let seed = support::seed();
+    let mut rng = Rng::new(seed);
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("feed.db");
+    // This process is the only writer: set `n` is revision `n`. A history to replay first.
+    let store = Store::open_with(feed_config(&path)).expect("open");
+    write_feed(&store, 0, BATCH);
+    let mut written = BATCH;
+    let mut delivered: Vec<u64> = Vec::new();
+    let mut resume = 0;
+    let trials = sized(4, 40);
+    for trial in 0..trials {
+        let context = format!(
+            "feed follower trial {trial} (replay with {}={seed})",
+            support::SEED_ENV
+        );
+        let mut child = spawn_child(
+            FEED_CHILD_TEST,
+            &[
+                (FEED_ROLE_ENV, "follower".to_owned()),
+                (PATH_ENV, path.display().to_string()),
+                (FEED_AFTER_ENV, resume.to_string()),
+            ],
+        );
+        let lines = lines_of(child.stdout.take().expect("piped stdout"));
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let ready = next_report(&lines, REPORT, deadline).expect("the follower starts");
+        assert_eq!(ready, "ready", "{context}");
+        // Kill the follower after a random number of changes, while this process writes
+        // more: it may be replaying the history or following live writes.
+        let available = written + BATCH - resume;
+        let wanted = 1 + rng.below(usize::try_from(available).expect("small"));
+        let mut accept = |report: &str| {
+            let revision = check_reported_change(report, &context);
+            let due = delivered.last().map_or(1, |last| last + 1);
+            assert_eq!(revision, due, "{context}: the follower's changes in order");
+            delivered.push(revision);
+        };
+        std::thread::scope(|scope| {
+            scope.spawn(|| write_feed(&store, written, BATCH));
+            for _ in 0..wanted {
+                let report = next_report(&lines, REPORT, deadline)
+                    .unwrap_or_else(|| panic!("{context}: the follower ended by itself"));
+                accept(&report);
+            }
+            child.kill().expect("SIGKILL the follower");
+        });
+        written += BATCH;
+        let status = child.wait().expect("wait for the follower");
+        // What it printed before it died was delivered too.
+        for report in remaining_reports(&lines, REPORT) {
+            accept(&report);
+        }
+        assert_eq!(status.signal(), Some(9), "{context}: killed ({status})");
+        // Resume from the last revision the killed follower printed.
+        resume = delivered.last().copied().unwrap_or(resume);
+    }
+    let context = format!(
+        "feed follower end (replay with {}={seed})",
+        support::SEED_ENV
+    );
+    let reached = read_to_end(&store, resume, &mut delivered, &context);
+    let latest = store.revision().expect("revision");
+    assert_eq!((reached, latest), (written, written), "{context}");
+    assert_gap_free(&delivered, latest, &context);
+    store.close().expect("close");
+    println!(
+        "crash feed follower: {trials} followers killed, {latest} changes delivered once \
+         each (seed {seed})"
+    );
 }

@@ -683,3 +683,68 @@ fn revision_good_writes_by_another_program_are_numbered() {
         .expect_err("stale")
         .is_conflict());
 }
+
+#[test]
+fn revision_good_insert_by_another_program_is_stamped_with_its_revision() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("foreign-insert.db");
+    let store = file_store(&path);
+    store.set("g", "mine", "v").expect("set");
+    let other = rusqlite::Connection::open(&path).expect("sqlite");
+    // Two rows in one statement: each is numbered and stamped in turn.
+    other
+        .execute_batch(
+            "INSERT INTO entries (group_name, entry_key, entry_value)
+             VALUES ('g', 'a', '1'), ('g', 'b', '2')",
+        )
+        .expect("insert");
+    drop(other);
+    assert_eq!(store.get_with_revision("g", "a").expect("a").1, 2);
+    assert_eq!(store.get_with_revision("g", "b").expect("b").1, 3);
+    // The store's next write follows on from the other program's.
+    assert_eq!(store.set_if("g", "a", "x", Some(2)).expect("set_if"), 4);
+    assert_eq!(store.revision().expect("revision"), 4);
+}
+
+#[test]
+fn revision_good_files_with_the_first_trigger_design_are_migrated() {
+    let directory = tempfile::tempdir().expect("temp dir");
+    let path = directory.path().join("first-design.db");
+    file_store(&path).close().expect("close");
+    // A file of the first design: its change triggers under their old names, here one
+    // that would record every insert a second time if it survived the migration.
+    let connection = rusqlite::Connection::open(&path).expect("sqlite");
+    connection
+        .execute_batch(
+            "DROP TRIGGER entry_changes_on_insert;
+             CREATE TRIGGER entry_changes_insert_foreign AFTER INSERT ON entries BEGIN
+                 INSERT INTO entry_changes (kind, group_name, entry_key, changed_at)
+                 VALUES ('set', NEW.group_name, 'duplicate', 0);
+             END;",
+        )
+        .expect("downgrade the triggers");
+    drop(connection);
+    let store = file_store(&path);
+    store.set("g", "k", "v").expect("set");
+    assert_eq!(
+        kinds(&store, 0),
+        [(1, EventType::Set, "g/k".to_owned())],
+        "one change per write"
+    );
+    let connection = rusqlite::Connection::open(&path).expect("sqlite");
+    let triggers: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("names");
+    assert_eq!(
+        triggers,
+        [
+            "entry_changes_on_delete",
+            "entry_changes_on_insert",
+            "entry_changes_on_update"
+        ]
+    );
+}

@@ -80,11 +80,11 @@ impl Change {
 }
 
 // The store's own writes (`kv::entries`) give the row `(SELECT ifnull(max(revision), 0)
-// + 1 FROM entry_changes)`: one past the newest change. The insert and update triggers
-// copy a row carrying exactly that revision into the history; any other revision (or
-// none, as from the Go package) makes them number the change and stamp the row.
+// + 1 FROM entry_changes)`: one past the newest change, the number SQLite then gives the
+// change the trigger records. A write that names no revision (the Go package's) is
+// stamped with it by the trigger (see `sqlite::schema`).
 
-const SQL_LATEST: &str = "SELECT ifnull(max(revision), 0) FROM entry_changes";
+pub(crate) const SQL_LATEST: &str = "SELECT ifnull(max(revision), 0) FROM entry_changes";
 const SQL_OLDEST: &str = "SELECT min(revision) FROM entry_changes";
 const SQL_ENTRY_REVISION: &str = "SELECT entry_value, expires_at, ifnull(revision, 0)
     FROM entries WHERE group_name = ?1 AND entry_key = ?2";
@@ -92,7 +92,8 @@ const SQL_GROUP_HAS_ROWS: &str = "SELECT 1 FROM entries WHERE group_name = ?1 LI
 const SQL_RECORD_GROUP_DELETE: &str = "INSERT INTO entry_changes
     (kind, group_name, entry_key, entry_value, expires_at, changed_at)
     VALUES ('delete_group', ?1, '', NULL, NULL, ?2)";
-const SQL_AFTER: &str = "SELECT revision, kind, group_name, entry_key, entry_value, expires_at,
+pub(crate) const SQL_AFTER: &str =
+    "SELECT revision, kind, group_name, entry_key, entry_value, expires_at,
         changed_at
     FROM entry_changes WHERE revision > ?1 ORDER BY revision LIMIT ?2";
 const SQL_FIRST_RECENT: &str = "SELECT revision FROM entry_changes

@@ -37,8 +37,9 @@ pub(crate) const SQL_DELETE_IF_EXPIRED: &str = "DELETE FROM entries
     WHERE group_name = ?1 AND entry_key = ?2 AND expires_at IS NOT NULL AND expires_at <= ?3";
 pub(crate) const SQL_EXISTS: &str = "SELECT 1 FROM entries
     WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
-// The writes name their revision, one past the newest change (see `kv::changes`), so
-// that the change trigger only copies the row into the history.
+// The writes name their revision, one past the newest change (see `kv::changes`): the
+// number the change trigger's history row gets, so the trigger need not stamp the row.
+// Each statement writes one row, so the number computed once per statement is exact.
 pub(crate) const SQL_UPSERT: &str =
     "INSERT INTO entries (group_name, entry_key, entry_value, expires_at, revision)
     VALUES (?1, ?2, ?3, ?4, (SELECT ifnull(max(revision), 0) + 1 FROM entry_changes))
