@@ -679,14 +679,22 @@ fn previous_release_file(directory: &tempfile::TempDir) -> PathBuf {
     store.set_bytes("blocks", "b1", &[0, 255]).expect("set");
     store.close().expect("close");
     let connection = rusqlite::Connection::open(&path).expect("sqlite");
+    let triggers: Vec<String> = connection
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'entries'")
+        .expect("prepare")
+        .query_map([], |row| row.get(0))
+        .expect("triggers")
+        .collect::<rusqlite::Result<_>>()
+        .expect("trigger names");
+    assert!(!triggers.is_empty(), "the change history has triggers");
+    for trigger in triggers {
+        connection
+            .execute_batch(&format!("DROP TRIGGER \"{trigger}\""))
+            .expect("drop trigger");
+    }
     connection
         .execute_batch(
-            "DROP TRIGGER entry_changes_insert;
-             DROP TRIGGER entry_changes_insert_foreign;
-             DROP TRIGGER entry_changes_update;
-             DROP TRIGGER entry_changes_update_foreign;
-             DROP TRIGGER entry_changes_delete;
-             DROP TABLE entry_changes;
+            "DROP TABLE entry_changes;
              ALTER TABLE entries DROP COLUMN revision;",
         )
         .expect("take the change history out");
