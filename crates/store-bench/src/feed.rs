@@ -26,9 +26,9 @@ use store::{ChangeRetention, Store, StoreConfig};
 
 use crate::backend::store_config;
 use crate::failure::{Context, Failure, Result};
-use crate::isolated::{child, one, status_kib};
+use crate::isolated::{child, one, peak_rss_mib};
 use crate::keys::{group_name, value};
-use crate::report::{FEED_LATENCY_GOAL_MS, REPLAY_GOAL};
+use crate::report::{rounded, verdict, FEED_LATENCY_GOAL_MS, REPLAY_GOAL};
 use crate::stats::percentile;
 use crate::workloads::Mode;
 
@@ -92,11 +92,6 @@ fn now_us() -> i64 {
         .map_or(0, |elapsed| {
             i64::try_from(elapsed.as_micros()).unwrap_or(i64::MAX)
         })
-}
-
-fn rounded(value: f64, decimals: i32) -> f64 {
-    let scale = 10_f64.powi(decimals);
-    (value * scale).round() / scale
 }
 
 #[allow(clippy::cast_precision_loss)] // delays stay far below 2^52 µs
@@ -247,12 +242,6 @@ pub fn fill_replay(path: &Path, changes: usize) -> Result<()> {
     Ok(())
 }
 
-/// Mebibytes from a `/proc/self/status` line in kibibytes.
-#[allow(clippy::cast_precision_loss)] // kibibytes stay far below 2^52
-fn status_mib(field: &str) -> Result<f64> {
-    Ok(status_kib(field)? as f64 / 1024.0)
-}
-
 /// One owned row of the history, as the watcher builds it (the kind as a name, not an
 /// allocation).
 type RawChange = (i64, &'static str, String, String, Vec<u8>, Option<i64>, i64);
@@ -309,7 +298,7 @@ fn raw_replay(path: &Path) -> Result<usize> {
 /// When the store fails, the replay comes out wrong, or the RSS cannot be read.
 pub fn replay(path: &Path, changes: usize) -> Result<()> {
     let store = Store::open_with(keep_everything(path))?;
-    let rss_before_mib = status_mib("VmHWM:")?;
+    let rss_before_mib = peak_rss_mib()?;
     let started = Instant::now();
     let mut watcher = store.watch_from("*", "*", 0)?;
     let mut last = 0;
@@ -323,7 +312,7 @@ pub fn replay(path: &Path, changes: usize) -> Result<()> {
         last = change.revision;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let peak_rss_mib = status_mib("VmHWM:")?;
+    let peak_rss_mib = peak_rss_mib()?;
     drop(watcher);
     store.close()?;
     if last != changes as u64 {
@@ -359,14 +348,6 @@ pub fn replay(path: &Path, changes: usize) -> Result<()> {
     };
     println!("{}", serde_json::to_string(&figure)?);
     Ok(())
-}
-
-fn verdict(is_met: bool) -> &'static str {
-    if is_met {
-        "met"
-    } else {
-        "MISSED"
-    }
 }
 
 /// The table line of a feed-latency figure.

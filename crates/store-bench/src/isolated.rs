@@ -128,7 +128,7 @@ pub(crate) fn status_kib(field: &str) -> Result<u64> {
 
 /// The process's peak resident set size in MiB, from `/proc/self/status`.
 #[allow(clippy::cast_precision_loss)] // kibibytes stay far below 2^52
-fn peak_rss_mib() -> Result<f64> {
+pub(crate) fn peak_rss_mib() -> Result<f64> {
     Ok(status_kib("VmHWM:")? as f64 / 1024.0)
 }
 

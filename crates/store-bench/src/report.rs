@@ -82,7 +82,7 @@ pub struct Comparison {
     pub baseline_p99_us: f64,
 }
 
-fn rounded(value: f64, decimals: i32) -> f64 {
+pub(crate) fn rounded(value: f64, decimals: i32) -> f64 {
     let scale = 10_f64.powi(decimals);
     (value * scale).round() / scale
 }
@@ -240,7 +240,7 @@ pub fn table_row(comparison: &Comparison) -> String {
     )
 }
 
-fn verdict(is_met: bool) -> &'static str {
+pub(crate) fn verdict(is_met: bool) -> &'static str {
     if is_met {
         "met"
     } else {
