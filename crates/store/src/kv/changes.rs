@@ -88,6 +88,8 @@ pub(crate) const SQL_LATEST: &str = "SELECT ifnull(max(revision), 0) FROM entry_
 const SQL_OLDEST: &str = "SELECT min(revision) FROM entry_changes";
 const SQL_ENTRY_REVISION: &str = "SELECT entry_value, expires_at, ifnull(revision, 0)
     FROM entries WHERE group_name = ?1 AND entry_key = ?2";
+const SQL_LIVE_REVISION: &str = "SELECT ifnull(revision, 0) FROM entries
+    WHERE group_name = ?1 AND entry_key = ?2 AND (expires_at IS NULL OR expires_at > ?3)";
 const SQL_GROUP_HAS_ROWS: &str = "SELECT 1 FROM entries WHERE group_name = ?1 LIMIT 1";
 const SQL_RECORD_GROUP_DELETE: &str = "INSERT INTO entry_changes
     (kind, group_name, entry_key, entry_value, expires_at, changed_at)
@@ -147,6 +149,21 @@ pub(crate) fn entry(
             })
         })
         .optional()
+}
+
+/// The revision of the key's live row (0 for a row written before the file recorded
+/// revisions); `None` when it is missing or expired at `now_ms`. Reads no value.
+pub(crate) fn live_revision(
+    connection: &Connection,
+    group: &str,
+    key: &str,
+    now_ms: i64,
+) -> rusqlite::Result<Option<u64>> {
+    connection
+        .prepare_cached(SQL_LIVE_REVISION)?
+        .query_row(params![group, key, now_ms], |row| row.get::<_, i64>(0))
+        .optional()
+        .map(|revision| revision.map(to_revision))
 }
 
 /// Records a whole-group delete as one change, before the group's rows are deleted: the

@@ -734,10 +734,10 @@ impl<B: Backend> Operations<'_, B> {
 }
 
 /// What a compare-and-set found inside its transaction.
-enum Checked {
+enum Checked<'s> {
     Done(u64),
     Conflict(Option<u64>),
-    Refused(QuotaLimit),
+    Refused(&'s Scope, QuotaLimit),
 }
 
 /// Revisions and compare-and-set (issue 13).
@@ -801,13 +801,13 @@ impl<B: Backend> Operations<'_, B> {
         let outcome = self
             .backend
             .run_atomic(operation, "write entry", |connection| {
-                let current = live_revision(connection, &stored, key)?;
+                let current = changes::live_revision(connection, &stored, key, now_ms())?;
                 if current != expected {
                     return Ok(Checked::Conflict(current));
                 }
                 if let (None, Some(scope)) = (current, quota) {
                     if let Some(limit) = scope.refusal(connection, &stored, key)? {
-                        return Ok(Checked::Refused(limit));
+                        return Ok(Checked::Refused(scope, limit));
                     }
                 }
                 entries::upsert_value(connection, &stored, key, value, None)?;
@@ -822,10 +822,7 @@ impl<B: Backend> Operations<'_, B> {
                 Ok(revision)
             }
             Checked::Conflict(current) => Err(conflict(operation, group, key, expected, current)),
-            Checked::Refused(limit) => Err(quota.map_or_else(
-                || Error::invalid_input(operation, "quota"),
-                |scope| scope.quota_error(operation, limit),
-            )),
+            Checked::Refused(scope, limit) => Err(scope.quota_error(operation, limit)),
         }
     }
 
@@ -836,38 +833,25 @@ impl<B: Backend> Operations<'_, B> {
         let operation = self.names.delete_if;
         self.backend.check_change_feed(operation)?;
         let stored = self.stored(group);
+        // `Err(current)`: the key is at another revision (or has none).
         let outcome = self
             .backend
             .run_atomic(operation, "delete entry", |connection| {
-                let current = live_revision(connection, &stored, key)?;
+                let current = changes::live_revision(connection, &stored, key, now_ms())?;
                 if current != Some(expected) {
-                    return Ok(Checked::Conflict(current));
+                    return Ok(Err(current));
                 }
                 entries::delete(connection, &stored, key)?;
-                Ok(Checked::Done(changes::latest(connection)?))
+                Ok(Ok(changes::latest(connection)?))
             })?;
-        match outcome {
-            Checked::Done(revision) => {
-                if self.backend.wants_events() {
-                    self.backend
-                        .emit(Event::new(EventType::Delete, &stored, key, ""));
-                }
-                Ok(revision)
-            }
-            Checked::Conflict(current) => {
-                Err(conflict(operation, group, key, Some(expected), current))
-            }
-            Checked::Refused(_) => Err(Error::invalid_input(operation, "quota")),
+        let revision =
+            outcome.map_err(|current| conflict(operation, group, key, Some(expected), current))?;
+        if self.backend.wants_events() {
+            self.backend
+                .emit(Event::new(EventType::Delete, &stored, key, ""));
         }
+        Ok(revision)
     }
-}
-
-/// The revision of the key's live row; `None` when it is missing or expired.
-fn live_revision(connection: &Connection, group: &str, key: &str) -> rusqlite::Result<Option<u64>> {
-    let now = now_ms();
-    Ok(changes::entry(connection, group, key)?
-        .filter(|entry| entry.is_live(now))
-        .map(|entry| entry.revision))
 }
 
 fn conflict(
