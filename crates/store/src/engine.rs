@@ -46,10 +46,11 @@ impl Engine {
     /// background workers start later, in [`Engine::start_background`], once the public
     /// handle has finished its recovery steps.
     pub(crate) fn open(config: StoreConfig) -> Result<Arc<Engine>> {
-        let connection = schema::open_connection(&config)?;
+        let schema::Opened {
+            connection,
+            has_change_feed,
+        } = schema::open_connection(&config)?;
         let read_only = config.read_only;
-        let has_change_feed = schema::has_change_feed(&connection)
-            .map_err(|source| Error::database("store.open", "check change history", source))?;
         // Read-only: nothing that writes runs in the background (no purge, no shipping).
         let outbox = if read_only {
             None

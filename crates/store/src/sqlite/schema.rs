@@ -113,9 +113,17 @@ const OBSOLETE_TRIGGERS: [&str; 5] = [
     "entry_changes_delete",
 ];
 
+/// An opened connection, and whether its file records revisions: always after an open
+/// for writing (which adds the history); a read-only open of an earlier release's file
+/// may lack it.
+pub(crate) struct Opened {
+    pub(crate) connection: Connection,
+    pub(crate) has_change_feed: bool,
+}
+
 /// Opens the connection and prepares it: pragmas, schema, migration; or, for a
 /// read-only configuration, opens it for reading and checks the schema.
-pub(crate) fn open_connection(config: &StoreConfig) -> Result<Connection> {
+pub(crate) fn open_connection(config: &StoreConfig) -> Result<Opened> {
     let path = config.database_path.as_path();
     let is_memory = path.as_os_str() == MEMORY_PATH;
     if config.read_only && !is_memory {
@@ -148,7 +156,10 @@ pub(crate) fn open_connection(config: &StoreConfig) -> Result<Connection> {
     if !is_memory && !config.read_only {
         reserve_shm(&connection, path, config.wal_size_limit)?;
     }
-    Ok(connection)
+    Ok(Opened {
+        connection,
+        has_change_feed: true,
+    })
 }
 
 fn configure(
@@ -276,16 +287,8 @@ fn schema_state(connection: &Connection) -> rusqlite::Result<SchemaState> {
     })
 }
 
-/// True when the file records revisions (`entry_changes` exists): always after an open
-/// for writing; a read-only open of an earlier release's file may lack it.
-pub(crate) fn has_change_feed(connection: &Connection) -> rusqlite::Result<bool> {
-    connection
-        .prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'entry_changes'")?
-        .exists([])
-}
-
 /// Opens an existing file for reading only.
-fn open_read_only(path: &Path) -> Result<Connection> {
+fn open_read_only(path: &Path) -> Result<Opened> {
     let open_failed = |source| {
         Error::database(
             OPERATION,
@@ -308,7 +311,7 @@ fn open_read_only(path: &Path) -> Result<Connection> {
     connection
         .busy_timeout(BUSY_TIMEOUT)
         .map_err(|source| Error::database(OPERATION, "set busy timeout", source))?;
-    let connection = match retry_busy(deadline, || schema_state(&connection)) {
+    let opened = match retry_busy(deadline, || schema_state(&connection)) {
         Ok(state) => finish_read_only(connection, state)?,
         Err(error) if needs_immutable(&error, path) => {
             drop(connection);
@@ -328,10 +331,10 @@ fn open_read_only(path: &Path) -> Result<Connection> {
             ))
         }
     };
-    Ok(connection)
+    Ok(opened)
 }
 
-fn finish_read_only(connection: Connection, state: SchemaState) -> Result<Connection> {
+fn finish_read_only(connection: Connection, state: SchemaState) -> Result<Opened> {
     if state == SchemaState::Old {
         return Err(Error::ReadOnly {
             operation: OPERATION,
@@ -339,7 +342,10 @@ fn finish_read_only(connection: Connection, state: SchemaState) -> Result<Connec
         });
     }
     connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-    Ok(connection)
+    Ok(Opened {
+        connection,
+        has_change_feed: state == SchemaState::Current,
+    })
 }
 
 /// The path with `suffix` appended, e.g. `app.db-wal`.
