@@ -920,19 +920,9 @@ impl ChangeWatcher {
         }
         for change in batch {
             self.scanned = change.revision;
-            let Some(group) = self
-                .filter
-                .matching_group(change.kind, &change.group, &change.key)
-            else {
-                continue;
-            };
-            let change = if self.filter.is_scoped() {
-                let group = group.to_owned();
-                change.with_group(&group)
-            } else {
-                change
-            };
-            self.buffer.push_back(change);
+            if let Some(change) = self.filter.deliverable_change(change) {
+                self.buffer.push_back(change);
+            }
         }
         Ok(true)
     }

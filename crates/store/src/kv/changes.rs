@@ -71,12 +71,6 @@ impl Change {
     pub fn value_text(&self) -> Option<&str> {
         std::str::from_utf8(&self.value).ok()
     }
-
-    /// The same change reported under another group name (a namespace's local name).
-    pub(crate) fn with_group(mut self, group: &str) -> Change {
-        group.clone_into(&mut self.group);
-        self
-    }
 }
 
 // The store's own writes (`kv::entries`) give the row `(SELECT ifnull(max(revision), 0)

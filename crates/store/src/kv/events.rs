@@ -11,6 +11,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, SystemTime};
 
+use crate::kv::changes::Change;
+
 /// How many events a watcher buffers before new ones are dropped for it.
 pub(crate) const WATCHER_BUFFER: usize = 16;
 
@@ -135,11 +137,6 @@ impl Filter {
         }
     }
 
-    /// True when the filter is inside a namespace (delivered groups are local names).
-    pub(crate) fn is_scoped(&self) -> bool {
-        self.namespace_prefix.is_some()
-    }
-
     /// The group a matching change is delivered under (local to the namespace), or
     /// `None` if the change does not match.
     pub(crate) fn matching_group<'g>(
@@ -156,6 +153,18 @@ impl Filter {
         // A group delete removes every key, so it reaches every watcher of the group.
         let key_matches = self.key == WILDCARD || kind == EventType::DeleteGroup || self.key == key;
         (group_matches && key_matches).then_some(group)
+    }
+
+    /// The change as this watcher should see it (the group local to the namespace), or
+    /// `None` if it does not match.
+    pub(crate) fn deliverable_change(&self, mut change: Change) -> Option<Change> {
+        let local = self
+            .matching_group(change.kind, &change.group, &change.key)?
+            .len();
+        // A local name is the stored name without its namespace prefix: drop the prefix.
+        let prefix = change.group.len() - local;
+        change.group.drain(..prefix);
+        Some(change)
     }
 
     /// The event as this watcher should see it, or `None` if it does not match.
