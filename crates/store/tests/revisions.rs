@@ -508,8 +508,15 @@ fn watch_from_good_recv_ends_when_the_store_closes() {
     let store = memory();
     let mut watcher = store.watch_from("g", "*", 0).expect("watch_from");
     let closer = store.clone();
-    let handle = std::thread::spawn(move || watcher.recv());
-    std::thread::sleep(Duration::from_millis(50));
+    let ready = Arc::new(Barrier::new(2));
+    let waiting = Arc::clone(&ready);
+    let handle = std::thread::spawn(move || {
+        waiting.wait();
+        watcher.recv()
+    });
+    // Closing while the thread waits in recv, or just before it gets there: either way
+    // recv ends with no change rather than waiting for ever.
+    ready.wait();
     closer.close().expect("close");
     assert!(handle.join().expect("thread").expect("recv").is_none());
 }
