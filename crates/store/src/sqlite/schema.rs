@@ -102,17 +102,6 @@ const CURRENT_OBJECTS: [(&str, &str); 13] = [
     ("table", "journal_outbox"),
 ];
 
-/// The change triggers of the first design of the history, two per write (one for the
-/// store's writes, one for every other writer's), replaced by one per write: a file that
-/// has them is migrated on its next open for writing.
-const OBSOLETE_TRIGGERS: [&str; 5] = [
-    "entry_changes_insert",
-    "entry_changes_insert_foreign",
-    "entry_changes_update",
-    "entry_changes_update_foreign",
-    "entry_changes_delete",
-];
-
 /// An opened connection, and whether its file records revisions: always after an open
 /// for writing (which adds the history); a read-only open of an earlier release's file
 /// may lack it.
@@ -243,9 +232,8 @@ fn is_busy(error: &rusqlite::Error) -> bool {
 enum SchemaState {
     /// Every table, index, trigger and column is there: opening writes nothing.
     Current,
-    /// Current but for the change history (a file of an earlier release, or one whose
-    /// history has the first design's triggers): readable as it is, with revisions
-    /// unavailable until it is opened once for writing when it has no history table.
+    /// Current but for the change history (a file of an earlier release): readable as it
+    /// is, with revisions unavailable until it is opened once for writing.
     NoChangeFeed,
     /// Needs a migration before it can be read.
     Old,
@@ -278,7 +266,6 @@ fn schema_state(connection: &Connection) -> rusqlite::Result<SchemaState> {
         .iter()
         .filter(|(_, name)| is_change_feed(name))
         .all(|(kind, name)| has(kind, name))
-        && !OBSOLETE_TRIGGERS.iter().any(|name| has("trigger", name))
         && has_column(connection, "entries", "revision")?;
     Ok(if has_change_feed {
         SchemaState::Current
@@ -575,17 +562,13 @@ fn add_column(connection: &Connection, statement: &str) -> rusqlite::Result<()> 
 
 /// Adds the change history (issue 13) to a file without it: the `revision` column of
 /// `entries` (`NULL` for rows written before, read as revision 0), the `entry_changes`
-/// table and its triggers, replacing the first design's triggers where a file has them
-/// (the history they wrote is the same). See `kv::changes` for what they record.
+/// table and its triggers. See `kv::changes` for what they record.
 fn ensure_change_feed(connection: &Connection) -> rusqlite::Result<()> {
     if !has_column(connection, "entries", "revision")? {
         add_column(
             connection,
             "ALTER TABLE entries ADD COLUMN revision INTEGER",
         )?;
-    }
-    for trigger in OBSOLETE_TRIGGERS {
-        connection.execute_batch(&format!("DROP TRIGGER IF EXISTS {trigger}"))?;
     }
     connection.execute_batch(CREATE_CHANGE_FEED)
 }
@@ -608,7 +591,7 @@ fn ensure_change_feed(connection: &Connection) -> rusqlite::Result<()> {
 /// - The first design (two triggers per write, each with a `WHEN` subquery comparing the
 ///   row's revision with the history's newest) made a set in the benchmark's memory mode
 ///   take 2.05 times as long as a set before revisions, against 1.86 times now, for the
-///   same history; `OBSOLETE_TRIGGERS` names its triggers. What is left is the second row
+///   same history (it never shipped). What is left is the second row
 ///   itself: one more B-tree insert, and one more page journaled (memory) or written to
 ///   the WAL (files) per commit.
 /// - A delete records `expire` when the row had already expired, `delete` otherwise,
