@@ -6,10 +6,9 @@
 //! once. The background threads hold a `Weak<Engine>` inside the closure they are given,
 //! so they never keep a dropped store alive and never rebuild a public handle.
 
+use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Weak};
-
-use rusqlite::Connection;
 
 use crate::background::purge::PurgeWorker;
 use crate::background::shipper::Shipper;
@@ -21,10 +20,23 @@ use crate::kv::operations::{Backend, Names, Operations, PURGE_BATCH};
 use crate::pipeline::outbox::{NextRound, Outbox};
 use crate::pipeline::point::LOCAL_BUCKET;
 use crate::pipeline::workspace_file::OrphanCache;
+use crate::postgresql::session::PgSession;
 use crate::sqlite::connection::Database;
 use crate::sqlite::schema;
 use crate::sqlite::sql::now_ms;
+use crate::storage::{session, Conn, Link, StorageResult};
 use crate::sync::lock;
+
+/// Refuses, at open, settings a PostgreSQL store cannot honour yet.
+fn refuse_on_postgres(config: &StoreConfig) -> Result<()> {
+    if config.journal.is_some() {
+        return Err(Error::Unsupported {
+            operation: "store.open",
+            what: "the journal and InfluxDB shipping (open the store without a journal)".to_owned(),
+        });
+    }
+    Ok(())
+}
 
 /// The operation named by errors of the background purge.
 const BACKGROUND_PURGE: &str = "store.purge";
@@ -46,11 +58,19 @@ impl Engine {
     /// background workers start later, in [`Engine::start_background`], once the public
     /// handle has finished its recovery steps.
     pub(crate) fn open(config: StoreConfig) -> Result<Arc<Engine>> {
-        let schema::Opened {
-            connection,
-            has_change_feed,
-        } = schema::open_connection(&config)?;
         let read_only = config.read_only;
+        let (link, has_change_feed) = if crate::postgresql::is_url(&config.database_path) {
+            refuse_on_postgres(&config)?;
+            let url = config.database_path.to_string_lossy();
+            let session = PgSession::open(&url, read_only)?;
+            (Link::Postgres(Box::new(RefCell::new(session))), false)
+        } else {
+            let schema::Opened {
+                connection,
+                has_change_feed,
+            } = schema::open_connection(&config)?;
+            (Link::Sqlite(connection), has_change_feed)
+        };
         // Read-only: nothing that writes runs in the background (no purge, no shipping).
         let outbox = if read_only {
             None
@@ -58,7 +78,7 @@ impl Engine {
             config.journal.as_ref().map(Outbox::new)
         };
         Ok(Arc::new(Engine {
-            database: Database::new(connection, read_only, has_change_feed),
+            database: Database::new(link, read_only, has_change_feed),
             events: Arc::new(EventHub::default()),
             purge_worker: Mutex::new(None),
             outbox,
@@ -160,13 +180,53 @@ impl Engine {
         }
     }
 
+    /// The background purge of a PostgreSQL store: it runs only while this session holds
+    /// the store's purge lock, so that of all the servers sharing the database one purges
+    /// at a time (the others find the lock taken and wait for their next interval). The
+    /// batches themselves skip rows another purge has locked, so an explicit
+    /// `purge_expired` on another server never waits either.
+    fn purge_on_one_server(&self) -> Result<u64> {
+        use crate::kv::operations::STORE_NAMES;
+        use crate::postgresql::entries as pg;
+        let locked =
+            self.database
+                .with_link(
+                    BACKGROUND_PURGE,
+                    "take the purge lock",
+                    |connection| match connection {
+                        Conn::Postgres(cell) => Ok(pg::try_lock_purge(&mut *session(cell)?)?),
+                        Conn::Sqlite(_) => Ok(true),
+                    },
+                )?;
+        if !locked {
+            return Ok(0);
+        }
+        let purged = self.purge_expired_as(&STORE_NAMES, BACKGROUND_PURGE);
+        // A lost connection has dropped the lock with it; otherwise give it back.
+        let unlocked =
+            self.database
+                .with_link(BACKGROUND_PURGE, "give the purge lock back", |connection| {
+                    match connection {
+                        Conn::Postgres(cell) => Ok(pg::unlock_purge(&mut *session(cell)?)?),
+                        Conn::Sqlite(_) => Ok(()),
+                    }
+                });
+        let purged = purged?;
+        unlocked?;
+        Ok(purged)
+    }
+
     /// One background purge; false when the store has closed and the thread should end.
     fn purge_in_background(&self) -> bool {
         use crate::kv::operations::STORE_NAMES;
         // Purge events run callbacks on this thread; a panicking callback must not end
         // the purge for the rest of the store's life.
         let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            self.purge_expired_as(&STORE_NAMES, BACKGROUND_PURGE)
+            if self.database.is_postgres() {
+                self.purge_on_one_server()
+            } else {
+                self.purge_expired_as(&STORE_NAMES, BACKGROUND_PURGE)
+            }
         }));
         match outcome {
             Ok(Ok(_)) => true,
@@ -240,19 +300,18 @@ impl Backend for Engine {
         &self,
         operation: &'static str,
         context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        work: impl FnOnce(&mut Conn<'_>) -> StorageResult<T>,
     ) -> Result<T> {
-        self.database.with(operation, context, work)
+        self.database.with_link(operation, context, work)
     }
 
     fn run_atomic<T>(
         &self,
         operation: &'static str,
         context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        work: impl FnOnce(&mut Conn<'_>) -> StorageResult<T>,
     ) -> Result<T> {
-        self.database
-            .with_write_transaction(operation, context, work)
+        self.database.with_atomic_link(operation, context, work)
     }
 
     fn wants_events(&self) -> bool {

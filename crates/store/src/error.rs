@@ -116,6 +116,47 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL reported a failure, or the connection to it was lost.
+    ///
+    /// A lost connection fails the call that met it; the next call connects again, so
+    /// a restarted server needs no reopening of the store.
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// // An embedded store never reports PostgreSQL errors.
+    /// assert!(!store.get("g", "k").unwrap_err().is_connection_lost());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[error("{operation}: {context}: PostgreSQL: {source}")]
+    Postgres {
+        /// The operation that failed.
+        operation: &'static str,
+        /// What the store was doing, e.g. `read entry`.
+        context: String,
+        /// The client's own error (its text includes the server's message).
+        #[source]
+        source: postgres::Error,
+    },
+    /// The operation is not available on this kind of store (today: parts of the store
+    /// that still need SQLite, called on a store opened with a `postgres://` URL).
+    ///
+    /// ```
+    /// let error = store::Error::Unsupported {
+    ///     operation: "store.journal.commit",
+    ///     what: "the journal".into(),
+    /// };
+    /// assert_eq!(
+    ///     error.to_string(),
+    ///     "store.journal.commit: not available on a PostgreSQL store yet: the journal"
+    /// );
+    /// ```
+    #[error("{operation}: not available on a PostgreSQL store yet: {what}")]
+    Unsupported {
+        /// The operation that was refused.
+        operation: &'static str,
+        /// The part of the store it needs.
+        what: String,
+    },
     /// The file system reported a failure.
     #[error("{operation}: {context}: {source}")]
     Io {
@@ -382,6 +423,19 @@ impl Error {
         matches!(self, Error::DiskFull { .. })
     }
 
+    /// True when the call failed because the connection to PostgreSQL was lost (the
+    /// server restarted, say); the next call connects again. See [`Error::Postgres`].
+    ///
+    /// ```
+    /// let store = store::Store::open(":memory:")?;
+    /// assert!(!store.get("g", "k").unwrap_err().is_connection_lost());
+    /// # Ok::<(), store::Error>(())
+    /// ```
+    #[must_use]
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, Error::Postgres { source, .. } if crate::postgresql::is_connection_lost(source))
+    }
+
     /// True when a write was refused by a read-only store; see [`Error::ReadOnly`].
     ///
     /// ```
@@ -410,6 +464,8 @@ impl Error {
             | Error::Closed { operation }
             | Error::InvalidInput { operation, .. }
             | Error::Database { operation, .. }
+            | Error::Postgres { operation, .. }
+            | Error::Unsupported { operation, .. }
             | Error::Io { operation, .. }
             | Error::Template { operation, .. }
             | Error::Query { operation, .. }

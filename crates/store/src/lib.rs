@@ -89,7 +89,9 @@ mod crash;
 mod error;
 mod sync;
 // Storage: the SQLite connection, schema, SQL helpers, read-only queries and paging.
+mod postgresql;
 mod sqlite;
+mod storage;
 // Key-value: the entries SQL, namespaces, events and the operations written once.
 mod kv;
 // The time-series pipeline: points, Flux, archives, outbox, line protocol, InfluxDB.

@@ -520,7 +520,10 @@ impl fmt::Debug for Store {
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
         formatter
             .debug_struct("Store")
-            .field("database_path", &self.engine.config.database_path)
+            .field(
+                "database_path",
+                &crate::postgresql::redacted(&self.engine.config.database_path),
+            )
             .field("is_closed", &self.is_closed())
             .finish_non_exhaustive()
     }

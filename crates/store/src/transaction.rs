@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -17,6 +18,7 @@ use crate::kv::entries::KeyValue;
 use crate::kv::events::Event;
 use crate::kv::operations::{Backend, Operations, TRANSACTION_NAMES};
 use crate::sqlite::paging::Paged;
+use crate::storage::{Conn, Link, StorageResult};
 use crate::store::Store;
 
 /// The handle a [`Store::transaction`] closure works through. Its methods are the
@@ -35,7 +37,7 @@ use crate::store::Store;
 /// ```
 pub struct Transaction<'a> {
     store: &'a Store,
-    connection: &'a Connection,
+    connection: Conn<'a>,
     events: RefCell<Vec<Event>>,
     /// The first database failure (or close) inside the transaction: it will roll back.
     poison: RefCell<Option<Error>>,
@@ -81,36 +83,77 @@ impl Store {
         F: FnOnce(&mut Transaction<'_>) -> Result<T>,
     {
         let database = &self.engine.database;
-        let (value, events) = database.with_connection(name, |connection| {
-            let connection: &Connection = connection;
-            let sqlite = rusqlite::Transaction::new_unchecked(
-                connection,
-                rusqlite::TransactionBehavior::Immediate,
-            )
-            .map_err(|source| Error::database(name, "begin transaction", source))?;
-            let _owner = database.enter_transaction();
-            let mut transaction = Transaction {
-                store: self,
-                connection,
-                events: RefCell::new(Vec::new()),
-                poison: RefCell::new(None),
-            };
-            // A panic or an early return unwinds through here: dropping `sqlite` rolls
-            // back, `_owner` clears the same-thread guard, and the lock is released.
-            let result = operation(&mut transaction);
-            let Transaction { events, poison, .. } = transaction;
-            let value = match (result, poison.into_inner()) {
-                (Err(error), _) | (Ok(_), Some(error)) => return Err(error),
-                (Ok(value), None) => value,
-            };
-            sqlite
-                .commit()
-                .map_err(|source| Error::database(name, "commit transaction", source))?;
-            Ok((value, events.into_inner()))
+        let (value, events) = database.with_link_raw(name, |link| match link {
+            Link::Sqlite(connection) => {
+                let connection: &Connection = connection;
+                let sqlite = rusqlite::Transaction::new_unchecked(
+                    connection,
+                    rusqlite::TransactionBehavior::Immediate,
+                )
+                .map_err(|source| Error::database(name, "begin transaction", source))?;
+                let _owner = database.enter_transaction();
+                // A panic or an early return unwinds through here: dropping `sqlite` rolls
+                // back, `_owner` clears the same-thread guard, and the lock is released.
+                let (value, events) = self.run_closure(Conn::Sqlite(connection), operation)?;
+                sqlite
+                    .commit()
+                    .map_err(|source| Error::database(name, "commit transaction", source))?;
+                Ok((value, events))
+            }
+            Link::Postgres(cell) => {
+                cell.get_mut().begin_serialised().map_err(|source| {
+                    crate::postgresql::error(name, "begin transaction", source)
+                })?;
+                let _owner = database.enter_transaction();
+                // The session has no rollback on drop: a panic is caught, rolled back here
+                // and resumed, so that the session never stays inside the transaction.
+                let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
+                    self.run_closure(Conn::Postgres(cell), operation)
+                }));
+                let session = cell.get_mut();
+                match outcome {
+                    Ok(Ok(done)) => {
+                        session.commit().map_err(|source| {
+                            crate::postgresql::error(name, "commit transaction", source)
+                        })?;
+                        Ok(done)
+                    }
+                    Ok(Err(error)) => {
+                        session.rollback();
+                        Err(error)
+                    }
+                    Err(panicked) => {
+                        session.rollback();
+                        panic::resume_unwind(panicked)
+                    }
+                }
+            }
         })?;
         // The connection is released (committed) before any event goes out.
         self.engine.events.dispatch_all(&events);
         Ok(value)
+    }
+}
+
+impl Store {
+    /// Runs a transaction's closure on `conn`: its value and buffered events, or the
+    /// error that must roll it back (its own, or the first database failure it met).
+    fn run_closure<T, F>(&self, conn: Conn<'_>, operation: F) -> Result<(T, Vec<Event>)>
+    where
+        F: FnOnce(&mut Transaction<'_>) -> Result<T>,
+    {
+        let mut transaction = Transaction {
+            store: self,
+            connection: conn,
+            events: RefCell::new(Vec::new()),
+            poison: RefCell::new(None),
+        };
+        let result = operation(&mut transaction);
+        let Transaction { events, poison, .. } = transaction;
+        match (result, poison.into_inner()) {
+            (Err(error), _) | (Ok(_), Some(error)) => Err(error),
+            (Ok(value), None) => Ok((value, events.into_inner())),
+        }
     }
 }
 
@@ -121,12 +164,13 @@ impl Backend for Transaction<'_> {
         &self,
         operation: &'static str,
         context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        work: impl FnOnce(&mut Conn<'_>) -> StorageResult<T>,
     ) -> Result<T> {
         let outcome = if self.store.is_closed() {
             Err(Error::Closed { operation })
         } else {
-            work(self.connection).map_err(|source| Error::database(operation, context, source))
+            let mut connection = self.connection;
+            work(&mut connection).map_err(|error| error.into_error(operation, context))
         };
         if let Err(error) = &outcome {
             let mut poison = self.poison.borrow_mut();
@@ -141,7 +185,7 @@ impl Backend for Transaction<'_> {
         &self,
         operation: &'static str,
         context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        work: impl FnOnce(&mut Conn<'_>) -> StorageResult<T>,
     ) -> Result<T> {
         self.run(operation, context, work)
     }

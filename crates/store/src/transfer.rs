@@ -1,14 +1,12 @@
 //! Export and import of entries, TTL included: backups, copies between files, and the
 //! command line's `export | import`.
 
-use rusqlite::params;
 use rusqlite::types::ValueRef;
 
 use crate::error::Result;
-use crate::kv::entries::bytes;
 use crate::kv::events::{Event, EventType};
-use crate::sqlite::paging::{Paged, PAGE_SIZE};
-use crate::sqlite::sql::{now_ms, text, to_sql_integer, PrefixEnd};
+use crate::kv::rows;
+use crate::sqlite::paging::Paged;
 use crate::store::Store;
 
 /// One stored entry with its expiry, as [`Store::export`] yields it and [`Store::import`]
@@ -80,14 +78,6 @@ impl RawEntry {
     }
 }
 
-const SQL_EXPORT_FIRST: &str = "SELECT group_name, entry_key, entry_value, expires_at FROM entries
-    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
-    ORDER BY group_name, entry_key LIMIT ?4";
-const SQL_EXPORT_NEXT: &str = "SELECT group_name, entry_key, entry_value, expires_at FROM entries
-    WHERE (group_name, entry_key) > (?1, ?5) AND group_name < ?2
-        AND (expires_at IS NULL OR expires_at > ?3)
-    ORDER BY group_name, entry_key LIMIT ?4";
-
 impl Store {
     /// Every live entry whose group starts with `group_prefix` (byte for byte; `""` for
     /// all), in (group, key) order, read a page at a time with no lock held between pages.
@@ -123,33 +113,24 @@ impl Store {
     pub fn export_raw(&self, group_prefix: &str) -> impl Iterator<Item = Result<RawEntry>> {
         let store = self.clone();
         let prefix = group_prefix.to_owned();
-        let end = PrefixEnd::new(group_prefix);
         Paged::new(move |cursor: Option<&RawEntry>| {
-            let (sql, group, key) = match cursor {
-                None => (SQL_EXPORT_FIRST, prefix.as_str(), ""),
-                Some(last) => (SQL_EXPORT_NEXT, last.group.as_str(), last.key.as_str()),
-            };
-            store
-                .engine
-                .database
-                .with("store.export", "read entries", |connection| {
-                    let mut statement = connection.prepare_cached(sql)?;
-                    let limit = to_sql_integer(PAGE_SIZE);
-                    let rows = if cursor.is_some() {
-                        statement.query(params![group, end, now_ms(), limit, key])?
-                    } else {
-                        statement.query(params![group, end, now_ms(), limit])?
-                    };
-                    rows.mapped(|row| {
-                        Ok(RawEntry {
-                            group: text(row, 0)?,
-                            key: text(row, 1)?,
-                            value: bytes(row, 2)?,
-                            expires_at: row.get(3)?,
-                        })
-                    })
-                    .collect()
+            let after = cursor.map(|last| (last.group.as_str(), last.key.as_str()));
+            let rows =
+                store
+                    .engine
+                    .database
+                    .with_link("store.export", "read entries", |connection| {
+                        rows::export_page(connection, &prefix, after)
+                    })?;
+            Ok(rows
+                .into_iter()
+                .map(|row| RawEntry {
+                    group: row.group,
+                    key: row.key,
+                    value: row.value,
+                    expires_at: row.expires_at,
                 })
+                .collect())
         })
     }
 
@@ -224,7 +205,7 @@ impl Store {
     {
         let wants_events = self.engine.events.has_listeners();
         let mut events = Vec::new();
-        let written = self.engine.database.with_write_transaction(
+        let written = self.engine.database.with_atomic_link(
             "store.import",
             "write entries",
             |transaction| {
@@ -234,13 +215,7 @@ impl Store {
                         StoredValue::Text(text) => ValueRef::Text(text.as_bytes()),
                         StoredValue::Bytes(bytes) => ValueRef::Blob(bytes),
                     };
-                    crate::kv::entries::upsert_value(
-                        transaction,
-                        &group,
-                        &key,
-                        stored,
-                        expires_at,
-                    )?;
+                    rows::upsert_value(transaction, &group, &key, stored, expires_at)?;
                     written += 1;
                     if wants_events {
                         let text = match &value {

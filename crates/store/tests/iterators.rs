@@ -2,8 +2,11 @@
 
 use store::{Entry, Error, KeyValue, Store};
 
+mod backends;
+
+/// A fresh store on this run's backend (SQLite in memory, or PostgreSQL).
 fn memory() -> Store {
-    Store::open(":memory:").expect("open an in-memory store")
+    backends::open()
 }
 
 fn fill(store: &Store, group: &str, count: usize) {

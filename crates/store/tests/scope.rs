@@ -7,8 +7,11 @@ use store::{
     Entry, Error, EventType, QuotaConfig, QuotaLimit, ScopedStore, ScopedStoreConfig, Store,
 };
 
+mod backends;
+
+/// A fresh store on this run's backend (SQLite in memory, or PostgreSQL).
 fn memory() -> Store {
-    Store::open(":memory:").expect("open an in-memory store")
+    backends::open()
 }
 
 fn quota(max_keys: usize, max_groups: usize) -> QuotaConfig {

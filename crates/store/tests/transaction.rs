@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use store::{Entry, Error, EventType, QuotaConfig, ScopedStore, Store};
 
+mod backends;
+
+/// A fresh store on this run's backend (SQLite in memory, or PostgreSQL).
 fn memory() -> Store {
-    Store::open(":memory:").expect("open an in-memory store")
+    backends::open()
 }
 
 fn events(watcher: &store::Watcher) -> Vec<(EventType, String, String)> {

@@ -4,8 +4,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use store::{Entry, EventType, Store, StoreConfig};
 
+mod backends;
+
+/// A fresh store on this run's backend (SQLite in memory, or PostgreSQL).
 fn memory() -> Store {
-    Store::open(":memory:").expect("open an in-memory store")
+    backends::open()
 }
 
 fn now_ms() -> i64 {

@@ -10,8 +10,11 @@ use store::{Entry, EventType, QuotaConfig, ScopedStore, Store};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
+mod backends;
+
+/// A fresh store on this run's backend (SQLite in memory, or PostgreSQL).
 fn memory() -> Store {
-    Store::open(":memory:").expect("open")
+    backends::open()
 }
 
 fn fixture(name: &str) -> (tempfile::TempDir, PathBuf) {

@@ -574,6 +574,15 @@ pub(crate) fn get_many<K: AsRef<str>>(
             }
         }
     }
+    Ok(in_order(keys, found))
+}
+
+/// The values `found` (by key) in the order of `keys`, `None` for a key not found; a key
+/// asked for twice gets a copy of the first.
+pub(crate) fn in_order<K: AsRef<str>>(
+    keys: &[K],
+    mut found: std::collections::HashMap<String, Vec<u8>>,
+) -> Vec<Option<Vec<u8>>> {
     // Each value moves into its first slot; a key asked for twice is copied from there.
     let mut first_slot = std::collections::HashMap::new();
     let mut values: Vec<Option<Vec<u8>>> = Vec::with_capacity(keys.len());
@@ -590,7 +599,7 @@ pub(crate) fn get_many<K: AsRef<str>>(
         };
         values.push(value);
     }
-    Ok(values)
+    values
 }
 
 /// Deletes the rows of `keys`, live or expired; returns the keys removed.
@@ -612,4 +621,49 @@ pub(crate) fn delete_many<K: AsRef<str>>(
         }
     }
     Ok(removed)
+}
+
+/// One stored row, as export reads it.
+pub(crate) struct StoredRow {
+    pub(crate) group: String,
+    pub(crate) key: String,
+    pub(crate) value: Vec<u8>,
+    pub(crate) expires_at: Option<i64>,
+}
+
+const SQL_EXPORT_FIRST: &str = "SELECT group_name, entry_key, entry_value, expires_at FROM entries
+    WHERE group_name >= ?1 AND group_name < ?2 AND (expires_at IS NULL OR expires_at > ?3)
+    ORDER BY group_name, entry_key LIMIT ?4";
+const SQL_EXPORT_NEXT: &str = "SELECT group_name, entry_key, entry_value, expires_at FROM entries
+    WHERE (group_name, entry_key) > (?1, ?5) AND group_name < ?2
+        AND (expires_at IS NULL OR expires_at > ?3)
+    ORDER BY group_name, entry_key LIMIT ?4";
+
+/// One page of [`PAGE_SIZE`] live rows under `prefix` in (group, key) order, after the
+/// (group, key) `after` (from the start when `None`).
+pub(crate) fn export_page(
+    connection: &Connection,
+    prefix: &str,
+    after: Option<(&str, &str)>,
+) -> rusqlite::Result<Vec<StoredRow>> {
+    let end = PrefixEnd::new(prefix);
+    let limit = to_sql_integer(PAGE_SIZE);
+    let row = |row: &rusqlite::Row<'_>| {
+        Ok(StoredRow {
+            group: text(row, 0)?,
+            key: text(row, 1)?,
+            value: bytes(row, 2)?,
+            expires_at: row.get(3)?,
+        })
+    };
+    match after {
+        None => connection
+            .prepare_cached(SQL_EXPORT_FIRST)?
+            .query_map(params![prefix, end, now_ms(), limit], row)?
+            .collect(),
+        Some((group, key)) => connection
+            .prepare_cached(SQL_EXPORT_NEXT)?
+            .query_map(params![group, end, now_ms(), limit, key], row)?
+            .collect(),
+    }
 }

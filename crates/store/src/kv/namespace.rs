@@ -6,11 +6,10 @@
 //! package's `LIKE` let them leak into each other). The quota check runs in the same
 //! write transaction as the write it guards, so it is exact across threads and processes.
 
-use rusqlite::Connection;
-
 use crate::config::{QuotaConfig, ScopedStoreConfig};
 use crate::error::{Error, QuotaLimit, Result};
-use crate::kv::entries;
+use crate::kv::rows;
+use crate::storage::{Conn, StorageResult};
 
 /// A namespace's name, its stored prefix and its quota.
 #[derive(Debug)]
@@ -67,27 +66,25 @@ impl Scope {
     /// the same write transaction as the write itself.
     pub(crate) fn refusal(
         &self,
-        connection: &Connection,
+        connection: &mut Conn<'_>,
         group: &str,
         key: &str,
-    ) -> rusqlite::Result<Option<QuotaLimit>> {
+    ) -> StorageResult<Option<QuotaLimit>> {
         let QuotaConfig {
             max_keys,
             max_groups,
         } = self.config.quota;
         // Overwriting a live key adds nothing to either count.
-        if entries::exists(connection, group, key)? {
+        if rows::exists(connection, group, key)? {
             return Ok(None);
         }
-        if max_keys > 0
-            && entries::count_prefix_up_to(connection, &self.prefix, max_keys)? >= max_keys
+        if max_keys > 0 && rows::count_prefix_up_to(connection, &self.prefix, max_keys)? >= max_keys
         {
             return Ok(Some(QuotaLimit::Keys));
         }
         if max_groups > 0
-            && !entries::group_is_live(connection, group)?
-            && entries::count_groups_prefix_up_to(connection, &self.prefix, max_groups)?
-                >= max_groups
+            && !rows::group_is_live(connection, group)?
+            && rows::count_groups_prefix_up_to(connection, &self.prefix, max_groups)? >= max_groups
         {
             return Ok(Some(QuotaLimit::Groups));
         }

@@ -11,35 +11,41 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use rusqlite::types::ValueRef;
-use rusqlite::Connection;
 
 use crate::error::{Error, QuotaLimit, Result};
 use crate::kv::changes;
-use crate::kv::entries::{self, Expiry, KeyValue, Lookup};
+use crate::kv::entries::{Expiry, KeyValue, Lookup};
 use crate::kv::events::{Event, EventType};
 use crate::kv::namespace::Scope;
+use crate::kv::rows;
 use crate::sqlite::sql::{self, now_ms};
+use crate::storage::{Conn, StorageResult};
 use crate::template;
+
+/// What the revision operations need, named when a PostgreSQL store refuses them.
+const REVISIONS: &str = "revisions and the change feed";
 
 /// How many expired rows one purge statement removes at most.
 pub(crate) const PURGE_BATCH: usize = 500;
 
 /// Where statements run and where events go.
 pub(crate) trait Backend {
-    /// Runs `work` on the connection; SQLite errors become `Error::Database`.
+    /// Runs `work` on the connection; its failures become the crate's errors
+    /// (`Error::Database` for SQLite, `Error::Postgres` for PostgreSQL).
     fn run<T>(
         &self,
         operation: &'static str,
         context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        work: impl FnOnce(&mut Conn<'_>) -> StorageResult<T>,
     ) -> Result<T>;
 
-    /// Like [`Backend::run`], with every statement of `work` committed together.
+    /// Like [`Backend::run`], with every statement of `work` committed together and
+    /// serialised against all other such work (on every server, for PostgreSQL).
     fn run_atomic<T>(
         &self,
         operation: &'static str,
         context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+        work: impl FnOnce(&mut Conn<'_>) -> StorageResult<T>,
     ) -> Result<T>;
 
     /// True when somebody listens, so building events is worth it.
@@ -180,7 +186,7 @@ impl<B: Backend> Operations<'_, B> {
     fn get_bytes_named(&self, operation: &'static str, group: &str, key: &str) -> Result<Vec<u8>> {
         let stored = self.stored(group);
         let lookup = self.backend.run(operation, "read entry", |connection| {
-            entries::lookup_bytes(connection, &stored, key)
+            rows::lookup_bytes(connection, &stored, key)
         })?;
         match lookup {
             Lookup::Live(value) => Ok(value),
@@ -201,7 +207,7 @@ impl<B: Backend> Operations<'_, B> {
         let stored = self.stored(group);
         self.backend
             .run(self.names.exists, "read entry", |connection| {
-                entries::exists(connection, &stored, key)
+                rows::exists(connection, &stored, key)
             })
     }
 
@@ -270,7 +276,7 @@ impl<B: Backend> Operations<'_, B> {
         let stored = self.stored(group);
         match self.scope.filter(|scope| scope.has_quota()) {
             None => self.backend.run(operation, "write entry", |connection| {
-                entries::upsert_value(connection, &stored, key, value, expires_at)
+                rows::upsert_value(connection, &stored, key, value, expires_at)
             })?,
             Some(scope) => {
                 // The check and the write share one write-locked transaction, so no other
@@ -280,7 +286,7 @@ impl<B: Backend> Operations<'_, B> {
                     .run_atomic(operation, "write entry", |connection| {
                         let refused = scope.refusal(connection, &stored, key)?;
                         if refused.is_none() {
-                            entries::upsert_value(connection, &stored, key, value, expires_at)?;
+                            rows::upsert_value(connection, &stored, key, value, expires_at)?;
                         }
                         Ok(refused)
                     })?;
@@ -301,7 +307,7 @@ impl<B: Backend> Operations<'_, B> {
         let removed = self
             .backend
             .run(self.names.delete, "delete entry", |connection| {
-                entries::delete(connection, &stored, key)
+                rows::delete(connection, &stored, key)
             })?;
         if removed && self.backend.wants_events() {
             self.backend
@@ -315,7 +321,7 @@ impl<B: Backend> Operations<'_, B> {
         let removed =
             self.backend
                 .run_atomic(self.names.delete_group, "delete group", |connection| {
-                    entries::delete_group(connection, &stored)
+                    rows::delete_group(connection, &stored)
                 })?;
         if removed && self.backend.wants_events() {
             self.backend
@@ -329,7 +335,7 @@ impl<B: Backend> Operations<'_, B> {
         let groups =
             self.backend
                 .run_atomic(self.names.delete_prefix, "delete groups", |connection| {
-                    entries::delete_prefix(connection, &stored)
+                    rows::delete_prefix(connection, &stored)
                 })?;
         if self.backend.wants_events() {
             for group in &groups {
@@ -345,7 +351,7 @@ impl<B: Backend> Operations<'_, B> {
         let count = self
             .backend
             .run(self.names.group_exists, "count entries", |connection| {
-                entries::count(connection, &stored)
+                rows::count(connection, &stored)
             })?;
         Ok(count > 0)
     }
@@ -354,7 +360,7 @@ impl<B: Backend> Operations<'_, B> {
         let stored = self.stored(group);
         self.backend
             .run(self.names.count, "count entries", |connection| {
-                entries::count(connection, &stored)
+                rows::count(connection, &stored)
             })
     }
 
@@ -362,7 +368,7 @@ impl<B: Backend> Operations<'_, B> {
         let stored = self.stored(group_prefix);
         self.backend
             .run(self.names.count_all, "count entries", |connection| {
-                entries::count_prefix(connection, &stored)
+                rows::count_prefix(connection, &stored)
             })
     }
 
@@ -377,7 +383,7 @@ impl<B: Backend> Operations<'_, B> {
     ) -> Result<BTreeMap<String, String>> {
         let stored = self.stored(group);
         self.backend.run(operation, "read group", |connection| {
-            entries::get_all(connection, &stored)
+            rows::get_all(connection, &stored)
         })
     }
 
@@ -393,7 +399,7 @@ impl<B: Backend> Operations<'_, B> {
                 if limit == 0 {
                     return Ok(Vec::new());
                 }
-                entries::get_page(connection, &stored, offset, limit)
+                rows::get_page(connection, &stored, offset, limit)
             })
     }
 
@@ -401,7 +407,7 @@ impl<B: Backend> Operations<'_, B> {
     pub(crate) fn key_page(&self, group: &str, after: Option<&KeyValue>) -> Result<Vec<KeyValue>> {
         let stored = self.stored(group);
         self.backend.run(self.names.all, "read page", |connection| {
-            entries::key_page(connection, &stored, after.map(|last| last.key.as_str()))
+            rows::key_page(connection, &stored, after.map(|last| last.key.as_str()))
         })
     }
 
@@ -410,7 +416,7 @@ impl<B: Backend> Operations<'_, B> {
         let groups = self
             .backend
             .run(self.names.groups, "read groups", |connection| {
-                entries::groups(connection, &stored)
+                rows::groups(connection, &stored)
             })?;
         Ok(self.local_groups(groups))
     }
@@ -426,7 +432,7 @@ impl<B: Backend> Operations<'_, B> {
         let groups = self
             .backend
             .run(self.names.groups_iter, "read groups", |connection| {
-                entries::group_page(connection, &stored_prefix, stored_after.as_deref())
+                rows::group_page(connection, &stored_prefix, stored_after.as_deref())
             })?;
         Ok(self.local_groups(groups))
     }
@@ -473,7 +479,7 @@ impl<B: Backend> Operations<'_, B> {
             let removed = self
                 .backend
                 .run(operation, "purge expired entries", |connection| {
-                    entries::purge_batch(connection, prefix, cutoff, PURGE_BATCH)
+                    rows::purge_batch(connection, prefix, cutoff, PURGE_BATCH)
                 })?;
             total += removed.len() as u64;
             if self.backend.wants_events() {
@@ -512,7 +518,7 @@ impl<B: Backend> Operations<'_, B> {
             .backend
             .run_atomic(operation, "increment entry", |connection| {
                 let (current, expires_at) = if let Some((bytes, expires_at)) =
-                    entries::live_bytes(connection, &stored, key)?
+                    rows::live_bytes(connection, &stored, key)?
                 {
                     let Some(current) = parse_integer(&bytes) else {
                         return Ok(Increment::NotInteger);
@@ -530,7 +536,7 @@ impl<B: Backend> Operations<'_, B> {
                     return Ok(Increment::Overflow(current));
                 };
                 let text = next.to_string();
-                entries::upsert_value(
+                rows::upsert_value(
                     connection,
                     &stored,
                     key,
@@ -569,7 +575,7 @@ impl<B: Backend> Operations<'_, B> {
         let operation = self.names.ttl;
         let stored = self.stored(group);
         let expiry = self.backend.run(operation, "read expiry", |connection| {
-            entries::expiry(connection, &stored, key)
+            rows::expiry(connection, &stored, key)
         })?;
         match expiry {
             Expiry::Missing => Err(not_found(operation, group, key)),
@@ -590,7 +596,7 @@ impl<B: Backend> Operations<'_, B> {
         let value = self
             .backend
             .run(self.names.expire, "write expiry", |connection| {
-                entries::expire(connection, &stored, key, expires_at, wants_events)
+                rows::expire(connection, &stored, key, expires_at, wants_events)
             })?;
         self.emit_set(&stored, key, value.as_deref(), wants_events);
         Ok(value.is_some())
@@ -604,7 +610,7 @@ impl<B: Backend> Operations<'_, B> {
         let value = self
             .backend
             .run(self.names.persist, "write expiry", |connection| {
-                entries::persist(connection, &stored, key, wants_events)
+                rows::persist(connection, &stored, key, wants_events)
             })?;
         self.emit_set(&stored, key, value.as_deref(), wants_events);
         Ok(value.is_some())
@@ -617,7 +623,7 @@ impl<B: Backend> Operations<'_, B> {
         let stored = self.stored(group);
         let expires_at = sql::expires_at(now_ms(), ttl);
         let touched = self.backend.run(operation, "touch entry", |connection| {
-            entries::expire(connection, &stored, key, expires_at, true)
+            rows::expire(connection, &stored, key, expires_at, true)
         })?;
         let Some(bytes) = touched else {
             // Not live: the ordinary read reports it (and deletes an expired row).
@@ -649,7 +655,7 @@ impl<B: Backend> Operations<'_, B> {
         let operation = self.names.get_many;
         let stored = self.stored(group);
         let values = self.backend.run(operation, "read entries", |connection| {
-            entries::get_many(connection, &stored, keys)
+            rows::get_many(connection, &stored, keys)
         })?;
         values
             .into_iter()
@@ -678,23 +684,24 @@ impl<B: Backend> Operations<'_, B> {
                 // A savepoint, so that a refusal inside a caller's transaction undoes the
                 // entries of this batch already written, and nothing else.
                 if quota.is_some() {
-                    connection.execute_batch("SAVEPOINT store_set_many")?;
+                    rows::batch(connection, "SAVEPOINT store_set_many")?;
                 }
                 for (key, value) in pairs {
                     let key = key.as_ref();
                     if let Some(scope) = quota {
                         if let Some(limit) = scope.refusal(connection, &stored, key)? {
-                            connection.execute_batch(
+                            rows::batch(
+                                connection,
                                 "ROLLBACK TO store_set_many; RELEASE store_set_many",
                             )?;
                             return Ok(Some((scope, limit)));
                         }
                     }
                     let value = ValueRef::Text(value.as_ref().as_bytes());
-                    entries::upsert_value(connection, &stored, key, value, None)?;
+                    rows::upsert_value(connection, &stored, key, value, None)?;
                 }
                 if quota.is_some() {
-                    connection.execute_batch("RELEASE store_set_many")?;
+                    rows::batch(connection, "RELEASE store_set_many")?;
                 }
                 Ok(None)
             })?;
@@ -721,7 +728,7 @@ impl<B: Backend> Operations<'_, B> {
         let removed =
             self.backend
                 .run_atomic(self.names.delete_many, "delete entries", |connection| {
-                    entries::delete_many(connection, &stored, keys)
+                    rows::delete_many(connection, &stored, keys)
                 })?;
         if self.backend.wants_events() {
             for key in &removed {
@@ -746,8 +753,9 @@ impl<B: Backend> Operations<'_, B> {
     pub(crate) fn revision(&self) -> Result<u64> {
         let operation = self.names.revision;
         self.backend.check_change_feed(operation)?;
-        self.backend
-            .run(operation, "read revision", changes::latest)
+        self.backend.run(operation, "read revision", |connection| {
+            Ok(changes::latest(connection.sqlite(REVISIONS)?)?)
+        })
     }
 
     /// The live value of a key with the revision that last wrote it (0 for a row written
@@ -772,7 +780,7 @@ impl<B: Backend> Operations<'_, B> {
         self.backend.check_change_feed(operation)?;
         let stored = self.stored(group);
         let found = self.backend.run(operation, "read entry", |connection| {
-            changes::entry(connection, &stored, key)
+            Ok(changes::entry(connection.sqlite(REVISIONS)?, &stored, key)?)
         })?;
         match found {
             Some(entry) if entry.is_live(now_ms()) => Ok((entry.value, entry.revision)),
@@ -801,7 +809,8 @@ impl<B: Backend> Operations<'_, B> {
         let outcome = self
             .backend
             .run_atomic(operation, "write entry", |connection| {
-                let current = changes::live_revision(connection, &stored, key, now_ms())?;
+                let current =
+                    changes::live_revision(connection.sqlite(REVISIONS)?, &stored, key, now_ms())?;
                 if current != expected {
                     return Ok(Checked::Conflict(current));
                 }
@@ -810,8 +819,10 @@ impl<B: Backend> Operations<'_, B> {
                         return Ok(Checked::Refused(scope, limit));
                     }
                 }
-                entries::upsert_value(connection, &stored, key, value, None)?;
-                Ok(Checked::Done(changes::latest(connection)?))
+                rows::upsert_value(connection, &stored, key, value, None)?;
+                Ok(Checked::Done(changes::latest(
+                    connection.sqlite(REVISIONS)?,
+                )?))
             })?;
         match outcome {
             Checked::Done(revision) => {
@@ -837,12 +848,13 @@ impl<B: Backend> Operations<'_, B> {
         let outcome = self
             .backend
             .run_atomic(operation, "delete entry", |connection| {
-                let current = changes::live_revision(connection, &stored, key, now_ms())?;
+                let current =
+                    changes::live_revision(connection.sqlite(REVISIONS)?, &stored, key, now_ms())?;
                 if current != Some(expected) {
                     return Ok(Err(current));
                 }
-                entries::delete(connection, &stored, key)?;
-                Ok(Ok(changes::latest(connection)?))
+                rows::delete(connection, &stored, key)?;
+                Ok(Ok(changes::latest(connection.sqlite(REVISIONS)?)?))
             })?;
         let revision =
             outcome.map_err(|current| conflict(operation, group, key, Some(expected), current))?;

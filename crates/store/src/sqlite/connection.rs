@@ -1,4 +1,4 @@
-//! The one SQLite connection of a store, behind one lock.
+//! The one connection of a store (SQLite, or a PostgreSQL session), behind one lock.
 //!
 //! Every operation takes the lock for as short a time as it can and gives it back before
 //! any event is delivered. One connection (rather than a pool) keeps every write in one
@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use rusqlite::Connection;
 
 use crate::error::{Error, Result};
+use crate::storage::{Conn, Link, StorageError, StorageResult};
 
 /// A number unique to each thread, so that the store can tell whether the thread asking
 /// for the connection is the one already holding it in a transaction.
@@ -74,7 +75,9 @@ pub(crate) fn refuse() {
 
 /// The connection, `None` once the store is closed.
 pub(crate) struct Database {
-    connection: Mutex<Option<Connection>>,
+    connection: Mutex<Option<Link>>,
+    /// The link is a PostgreSQL session.
+    is_postgres: bool,
     is_closed: AtomicBool,
     /// The token of the thread running a transaction closure, 0 when none is.
     transaction_owner: AtomicUsize,
@@ -91,15 +94,21 @@ pub(crate) struct Database {
 const YIELD_LIMIT: Duration = Duration::from_millis(5);
 
 impl Database {
-    pub(crate) fn new(connection: Connection, read_only: bool, has_change_feed: bool) -> Database {
+    pub(crate) fn new(link: Link, read_only: bool, has_change_feed: bool) -> Database {
         Database {
-            connection: Mutex::new(Some(connection)),
+            is_postgres: matches!(link, Link::Postgres(_)),
+            connection: Mutex::new(Some(link)),
             is_closed: AtomicBool::new(false),
             transaction_owner: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             read_only,
             has_change_feed,
         }
+    }
+
+    /// True when the store lives in PostgreSQL rather than in an SQLite file.
+    pub(crate) fn is_postgres(&self) -> bool {
+        self.is_postgres
     }
 
     /// True when the file has the change history.
@@ -112,6 +121,12 @@ impl Database {
     pub(crate) fn check_change_feed(&self, operation: &'static str) -> Result<()> {
         if self.has_change_feed {
             return Ok(());
+        }
+        if self.is_postgres {
+            return Err(Error::Unsupported {
+                operation,
+                what: "revisions and the change feed".to_owned(),
+            });
         }
         Err(Error::ReadOnly {
             operation,
@@ -139,7 +154,10 @@ impl Database {
         path: &Path,
         limit: u64,
     ) -> Result<bool> {
-        if self.read_only || path.as_os_str() == crate::sqlite::schema::MEMORY_PATH {
+        if self.read_only
+            || self.is_postgres
+            || path.as_os_str() == crate::sqlite::schema::MEMORY_PATH
+        {
             return Ok(false);
         }
         let mut wal = path.as_os_str().to_owned();
@@ -175,7 +193,7 @@ impl Database {
         !self.is_closed.swap(true, Ordering::AcqRel)
     }
 
-    fn lock(&self) -> MutexGuard<'_, Option<Connection>> {
+    fn lock(&self) -> MutexGuard<'_, Option<Link>> {
         // A panic while the lock was held (in a transaction closure, say) has already rolled
         // its transaction back, so the connection itself is sound.
         match self.connection.try_lock() {
@@ -195,7 +213,7 @@ impl Database {
 
     /// The lock if it is free this instant; otherwise the attempt is refused (see
     /// [`without_waiting`]) with an error its caller never sees.
-    fn lock_now(&self, operation: &'static str) -> Result<MutexGuard<'_, Option<Connection>>> {
+    fn lock_now(&self, operation: &'static str) -> Result<MutexGuard<'_, Option<Link>>> {
         match self.connection.try_lock() {
             Ok(guard) => Ok(guard),
             Err(TryLockError::Poisoned(poisoned)) => Ok(poisoned.into_inner()),
@@ -220,10 +238,7 @@ impl Database {
 
     /// Checks that the store is open and that this thread is not inside a transaction,
     /// then locks the connection.
-    pub(crate) fn acquire(
-        &self,
-        operation: &'static str,
-    ) -> Result<MutexGuard<'_, Option<Connection>>> {
+    pub(crate) fn acquire(&self, operation: &'static str) -> Result<MutexGuard<'_, Option<Link>>> {
         if self.is_closed() {
             return Err(Error::Closed { operation });
         }
@@ -253,13 +268,29 @@ impl Database {
         Ok(())
     }
 
-    /// Runs `work` with the connection, for work that reports the crate's own errors. A
-    /// store closed while this call waited for the lock gives `Closed`. Every other way of
-    /// using the connection is built on this one.
+    /// Runs `work` with the SQLite connection, for work that reports the crate's own
+    /// errors; a PostgreSQL store refuses it with `Unsupported`. A store closed while
+    /// this call waited for the lock gives `Closed`.
     pub(crate) fn with_connection<T>(
         &self,
         operation: &'static str,
         work: impl FnOnce(&mut Connection) -> Result<T>,
+    ) -> Result<T> {
+        self.with_link_raw(operation, |link| match link {
+            Link::Sqlite(connection) => work(connection),
+            Link::Postgres(_) => Err(Error::Unsupported {
+                operation,
+                what: "this operation still needs SQLite".to_owned(),
+            }),
+        })
+    }
+
+    /// Runs `work` with the link itself (either database), for work that reports the
+    /// crate's own errors. Every other way of using the connection is built on this one.
+    pub(crate) fn with_link_raw<T>(
+        &self,
+        operation: &'static str,
+        work: impl FnOnce(&mut Link) -> Result<T>,
     ) -> Result<T> {
         let guard = self.acquire(operation)?;
         let outcome = run_on(guard, operation, work);
@@ -275,6 +306,37 @@ impl Database {
             }
             other => other,
         }
+    }
+
+    /// Runs `work` on either database; its failures become the crate's errors with
+    /// `context`.
+    pub(crate) fn with_link<T>(
+        &self,
+        operation: &'static str,
+        context: &'static str,
+        work: impl FnOnce(&mut Conn<'_>) -> StorageResult<T>,
+    ) -> Result<T> {
+        self.with_link_raw(operation, |link| {
+            link.run(work)
+                .map_err(|error| error.into_error(operation, context))
+        })
+    }
+
+    /// Runs `work` on either database in one transaction that is serialised against
+    /// every other such transaction (SQLite's `BEGIN IMMEDIATE`; on PostgreSQL, `BEGIN`
+    /// and the store's advisory lock), committed when `work` succeeds and rolled back
+    /// when it fails.
+    pub(crate) fn with_atomic_link<T>(
+        &self,
+        operation: &'static str,
+        context: &'static str,
+        work: impl FnOnce(&mut Conn<'_>) -> StorageResult<T>,
+    ) -> Result<T> {
+        self.check_writable(operation)?;
+        self.with_link_raw(operation, |link| {
+            link.run_atomic(work)
+                .map_err(|error| error.into_error(operation, context))
+        })
     }
 
     /// Runs `work` with the connection; SQLite errors become `Error::Database` with
@@ -318,8 +380,13 @@ impl Database {
         context: &'static str,
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
-        run_on(self.lock(), operation, |connection| {
-            work(connection).map_err(|source| Error::database(operation, context, source))
+        run_on(self.lock(), operation, |link| match link {
+            Link::Sqlite(connection) => {
+                work(connection).map_err(|source| Error::database(operation, context, source))
+            }
+            Link::Postgres(_) => {
+                Err(StorageError::Unsupported("the journal").into_error(operation, context))
+            }
         })
     }
 
@@ -333,24 +400,27 @@ impl Database {
 
     /// Takes the connection out and closes it, waiting for whoever holds it.
     pub(crate) fn close_connection(&self) -> Result<()> {
-        let connection = self.lock().take();
-        match connection {
-            Some(connection) => connection
+        let link = self.lock().take();
+        match link {
+            Some(Link::Sqlite(connection)) => connection
                 .close()
                 .map_err(|(_, source)| Error::database("store.close", "close database", source)),
+            Some(Link::Postgres(cell)) => cell.into_inner().close().map_err(|source| {
+                crate::postgresql::error("store.close", "close the session", source)
+            }),
             None => Ok(()),
         }
     }
 }
 
-/// Runs `work` on the connection a guard holds, or reports `Closed` if it was taken.
+/// Runs `work` on the link a guard holds, or reports `Closed` if it was taken.
 fn run_on<T>(
-    mut guard: MutexGuard<'_, Option<Connection>>,
+    mut guard: MutexGuard<'_, Option<Link>>,
     operation: &'static str,
-    work: impl FnOnce(&mut Connection) -> Result<T>,
+    work: impl FnOnce(&mut Link) -> Result<T>,
 ) -> Result<T> {
     match guard.as_mut() {
-        Some(connection) => work(connection),
+        Some(link) => work(link),
         None => Err(Error::Closed { operation }),
     }
 }

@@ -44,6 +44,11 @@ impl PrefixEnd {
         }
         PrefixEnd { bytes: None }
     }
+
+    /// The bound's bytes; `None` for the empty prefix, which has no bound.
+    pub(crate) fn into_bytes(self) -> Option<Vec<u8>> {
+        self.bytes
+    }
 }
 
 impl ToSql for PrefixEnd {

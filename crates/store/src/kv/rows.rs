@@ -1,0 +1,239 @@
+//! The entry statements on whichever database holds the store: each function runs
+//! SQLite's statement (`kv::entries`) or PostgreSQL's (`postgres::entries`), which give the
+//! same results.
+
+use std::collections::BTreeMap;
+
+use rusqlite::types::ValueRef;
+
+use crate::kv::entries::{self, Expiry, KeyValue, Lookup, StoredRow};
+use crate::postgresql::entries as pg;
+use crate::storage::{session, Conn, StorageError, StorageResult};
+
+/// Runs `function` of `kv::entries` or of `postgres::entries`, with the same arguments.
+macro_rules! on_either {
+    ($conn:expr, $function:ident($($argument:expr),*)) => {
+        match $conn {
+            Conn::Sqlite(connection) => {
+                entries::$function(connection, $($argument),*).map_err(StorageError::from)
+            }
+            Conn::Postgres(cell) => {
+                pg::$function(&mut *session(cell)?, $($argument),*).map_err(StorageError::from)
+            }
+        }
+    };
+}
+
+pub(crate) fn exists(conn: &mut Conn<'_>, group: &str, key: &str) -> StorageResult<bool> {
+    on_either!(conn, exists(group, key))
+}
+
+pub(crate) fn delete(conn: &mut Conn<'_>, group: &str, key: &str) -> StorageResult<bool> {
+    on_either!(conn, delete(group, key))
+}
+
+/// Run it atomically (SQLite records the group's removal in the change history first).
+pub(crate) fn delete_group(conn: &mut Conn<'_>, group: &str) -> StorageResult<bool> {
+    on_either!(conn, delete_group(group))
+}
+
+pub(crate) fn delete_prefix(conn: &mut Conn<'_>, prefix: &str) -> StorageResult<Vec<String>> {
+    on_either!(conn, delete_prefix(prefix))
+}
+
+pub(crate) fn count(conn: &mut Conn<'_>, group: &str) -> StorageResult<usize> {
+    on_either!(conn, count(group))
+}
+
+pub(crate) fn count_prefix(conn: &mut Conn<'_>, prefix: &str) -> StorageResult<usize> {
+    on_either!(conn, count_prefix(prefix))
+}
+
+pub(crate) fn count_prefix_up_to(
+    conn: &mut Conn<'_>,
+    prefix: &str,
+    limit: usize,
+) -> StorageResult<usize> {
+    on_either!(conn, count_prefix_up_to(prefix, limit))
+}
+
+pub(crate) fn count_groups_prefix_up_to(
+    conn: &mut Conn<'_>,
+    prefix: &str,
+    limit: usize,
+) -> StorageResult<usize> {
+    on_either!(conn, count_groups_prefix_up_to(prefix, limit))
+}
+
+pub(crate) fn group_is_live(conn: &mut Conn<'_>, group: &str) -> StorageResult<bool> {
+    on_either!(conn, group_is_live(group))
+}
+
+pub(crate) fn get_all(conn: &mut Conn<'_>, group: &str) -> StorageResult<BTreeMap<String, String>> {
+    on_either!(conn, get_all(group))
+}
+
+pub(crate) fn get_page(
+    conn: &mut Conn<'_>,
+    group: &str,
+    offset: usize,
+    limit: usize,
+) -> StorageResult<Vec<KeyValue>> {
+    on_either!(conn, get_page(group, offset, limit))
+}
+
+pub(crate) fn key_page(
+    conn: &mut Conn<'_>,
+    group: &str,
+    after: Option<&str>,
+) -> StorageResult<Vec<KeyValue>> {
+    on_either!(conn, key_page(group, after))
+}
+
+pub(crate) fn groups(conn: &mut Conn<'_>, prefix: &str) -> StorageResult<Vec<String>> {
+    on_either!(conn, groups(prefix))
+}
+
+pub(crate) fn group_page(
+    conn: &mut Conn<'_>,
+    prefix: &str,
+    after: Option<&str>,
+) -> StorageResult<Vec<String>> {
+    on_either!(conn, group_page(prefix, after))
+}
+
+pub(crate) fn purge_batch(
+    conn: &mut Conn<'_>,
+    prefix: &str,
+    cutoff: i64,
+    limit: usize,
+) -> StorageResult<Vec<(String, String)>> {
+    on_either!(conn, purge_batch(prefix, cutoff, limit))
+}
+
+pub(crate) fn lookup_bytes(
+    conn: &mut Conn<'_>,
+    group: &str,
+    key: &str,
+) -> StorageResult<Lookup<Vec<u8>>> {
+    on_either!(conn, lookup_bytes(group, key))
+}
+
+/// A live row's bytes and expiry; on PostgreSQL the row stays locked until commit, so
+/// run it atomically.
+pub(crate) fn live_bytes(
+    conn: &mut Conn<'_>,
+    group: &str,
+    key: &str,
+) -> StorageResult<Option<(Vec<u8>, Option<i64>)>> {
+    on_either!(conn, live_bytes(group, key))
+}
+
+pub(crate) fn expiry(conn: &mut Conn<'_>, group: &str, key: &str) -> StorageResult<Expiry> {
+    on_either!(conn, expiry(group, key))
+}
+
+/// Writes a value, kept as text (`ValueRef::Text`) or bytes (`ValueRef::Blob`).
+pub(crate) fn upsert_value(
+    conn: &mut Conn<'_>,
+    group: &str,
+    key: &str,
+    value: ValueRef<'_>,
+    expires_at: Option<i64>,
+) -> StorageResult<()> {
+    match conn {
+        Conn::Sqlite(connection) => Ok(entries::upsert_value(
+            connection, group, key, value, expires_at,
+        )?),
+        Conn::Postgres(cell) => {
+            let (bytes, is_text) = match value {
+                ValueRef::Text(bytes) => (bytes, true),
+                ValueRef::Blob(bytes) => (bytes, false),
+                // The store itself binds only text and bytes.
+                _ => {
+                    return Err(StorageError::Unsupported(
+                        "a value that is neither text nor bytes",
+                    ))
+                }
+            };
+            Ok(pg::upsert_value(
+                &mut *session(cell)?,
+                group,
+                key,
+                bytes,
+                is_text,
+                expires_at,
+            )?)
+        }
+    }
+}
+
+/// Sets a live row's expiry; with `want_value` its bytes, else an empty vector; `None`
+/// when there is no live row.
+pub(crate) fn expire(
+    conn: &mut Conn<'_>,
+    group: &str,
+    key: &str,
+    expires_at: i64,
+    want_value: bool,
+) -> StorageResult<Option<Vec<u8>>> {
+    match conn {
+        Conn::Sqlite(connection) => Ok(entries::expire(
+            connection, group, key, expires_at, want_value,
+        )?),
+        Conn::Postgres(cell) => Ok(pg::expire(&mut *session(cell)?, group, key, expires_at)?),
+    }
+}
+
+/// Removes a live row's expiry, as [`expire`].
+pub(crate) fn persist(
+    conn: &mut Conn<'_>,
+    group: &str,
+    key: &str,
+    want_value: bool,
+) -> StorageResult<Option<Vec<u8>>> {
+    match conn {
+        Conn::Sqlite(connection) => Ok(entries::persist(connection, group, key, want_value)?),
+        Conn::Postgres(cell) => Ok(pg::persist(&mut *session(cell)?, group, key)?),
+    }
+}
+
+/// The live values of `keys`, in their order (`None` for a missing or expired key).
+pub(crate) fn get_many<K: AsRef<str>>(
+    conn: &mut Conn<'_>,
+    group: &str,
+    keys: &[K],
+) -> StorageResult<Vec<Option<Vec<u8>>>> {
+    match conn {
+        Conn::Sqlite(connection) => Ok(entries::get_many(connection, group, keys)?),
+        Conn::Postgres(cell) => Ok(entries::in_order(
+            keys,
+            pg::get_many(&mut *session(cell)?, group, keys)?,
+        )),
+    }
+}
+
+pub(crate) fn delete_many<K: AsRef<str>>(
+    conn: &mut Conn<'_>,
+    group: &str,
+    keys: &[K],
+) -> StorageResult<Vec<String>> {
+    on_either!(conn, delete_many(group, keys))
+}
+
+/// Runs statements without parameters: savepoints.
+pub(crate) fn batch(conn: &mut Conn<'_>, sql: &str) -> StorageResult<()> {
+    match conn {
+        Conn::Sqlite(connection) => Ok(connection.execute_batch(sql)?),
+        Conn::Postgres(cell) => Ok(session(cell)?.batch(sql)?),
+    }
+}
+
+/// One page of live rows under `prefix` in (group, key) order, after `after`.
+pub(crate) fn export_page(
+    conn: &mut Conn<'_>,
+    prefix: &str,
+    after: Option<(&str, &str)>,
+) -> StorageResult<Vec<StoredRow>> {
+    on_either!(conn, export_page(prefix, after))
+}

@@ -1,0 +1,80 @@
+//! One test body, two backends: the key-value test files open their stores through
+//! [`open`], which gives an in-memory SQLite store, or, when `STORE_TEST_BACKEND` is
+//! `postgres`, a store in a fresh schema of the PostgreSQL database at
+//! `STORE_TEST_POSTGRES`. `.ci/run` runs those files once per backend.
+//!
+//! Each test binary uses a different subset, so unused items are expected here.
+#![allow(dead_code)]
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use store::{Store, StoreConfig};
+
+/// The URL of the PostgreSQL database the tests may use (`scripts/postgres-test-cluster.sh
+/// start` prints one).
+pub const POSTGRES_ENV: &str = "STORE_TEST_POSTGRES";
+/// `postgres` to run the shared test files against PostgreSQL.
+pub const BACKEND_ENV: &str = "STORE_TEST_BACKEND";
+
+/// True when this run tests the PostgreSQL backend.
+pub fn is_postgres() -> bool {
+    std::env::var(BACKEND_ENV).is_ok_and(|backend| backend == "postgres")
+}
+
+/// The database URL, or `None` (the PostgreSQL tests then skip) when none is given. In CI
+/// (`CI` set) a missing URL fails the test instead: there, PostgreSQL must be running.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "{POSTGRES_ENV} is not set: in CI the PostgreSQL tests must run (see .ci/run)"
+            );
+            eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL tests");
+            None
+        }
+    }
+}
+
+/// A URL of a schema no other test uses (made unique by process, counter and clock).
+pub fn fresh_schema_url(base: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    let schema = format!(
+        "t_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}schema={schema}")
+}
+
+/// A PostgreSQL store in a fresh schema, with the background purge off as in `open`.
+pub fn postgres_store(base: &str) -> Store {
+    Store::open(fresh_schema_url(base)).expect("open a PostgreSQL store")
+}
+
+/// A fresh, empty store on this run's backend.
+pub fn open() -> Store {
+    if is_postgres() {
+        let url = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+            panic!("{BACKEND_ENV}=postgres needs {POSTGRES_ENV}, the database URL")
+        });
+        return postgres_store(&url);
+    }
+    Store::open(":memory:").expect("open an in-memory store")
+}
+
+/// The configuration of a fresh, empty store on this run's backend.
+pub fn config() -> StoreConfig {
+    if is_postgres() {
+        let url = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+            panic!("{BACKEND_ENV}=postgres needs {POSTGRES_ENV}, the database URL")
+        });
+        return StoreConfig::new(fresh_schema_url(&url));
+    }
+    StoreConfig::new(":memory:")
+}
