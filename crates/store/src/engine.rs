@@ -9,7 +9,9 @@
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
+use crate::background::listener::ListenWorker;
 use crate::background::purge::PurgeWorker;
 use crate::background::shipper::Shipper;
 use crate::config::StoreConfig;
@@ -20,12 +22,83 @@ use crate::kv::operations::{Backend, Names, Operations, PURGE_BATCH};
 use crate::pipeline::outbox::{NextRound, Outbox};
 use crate::pipeline::point::LOCAL_BUCKET;
 use crate::pipeline::workspace_file::OrphanCache;
+use crate::postgresql::notify::{self, Listener};
 use crate::postgresql::session::PgSession;
 use crate::sqlite::connection::Database;
 use crate::sqlite::schema;
 use crate::sqlite::sql::now_ms;
 use crate::storage::{session, Conn, Link, StorageResult};
 use crate::sync::lock;
+
+/// How long the listener waits for announcements before it checks whether the store
+/// closed; also the pause between two attempts to reconnect.
+const LISTEN_WAIT: Duration = Duration::from_millis(100);
+/// The pause after a failed attempt to connect the listener.
+const LISTEN_RETRY: Duration = Duration::from_secs(1);
+
+/// Where a PostgreSQL store's listener connects, and the name of the store's own session
+/// (whose announcements it skips).
+#[derive(Clone)]
+struct ListenSource {
+    config: postgres::Config,
+    schema: Option<String>,
+    origin: String,
+}
+
+/// One round of the listener thread, as a closure: wait up to [`LISTEN_WAIT`] for
+/// announcements and deliver them; reconnect (at most once a [`LISTEN_RETRY`]) after the
+/// connection was lost. False once the store has closed or been dropped.
+fn listen_round(
+    engine: Weak<Engine>,
+    source: ListenSource,
+    connected: Listener,
+) -> impl FnMut() -> bool + Send {
+    let mut listener = Some(connected);
+    let mut next_attempt = Instant::now();
+    move || {
+        // The strong handle lives only for this check, so waiting keeps no store alive.
+        if engine
+            .upgrade()
+            .is_none_or(|engine| engine.database.is_closed())
+        {
+            return false;
+        }
+        if listener.is_none() {
+            if Instant::now() < next_attempt {
+                std::thread::sleep(LISTEN_WAIT);
+                return true;
+            }
+            match Listener::connect(&source.config, source.schema.as_deref()) {
+                Ok(connected) => listener = Some(connected),
+                Err(error) => {
+                    log::warn!(
+                        "store: the change listener cannot connect to PostgreSQL ({error}); retrying"
+                    );
+                    next_attempt = Instant::now() + LISTEN_RETRY;
+                    return true;
+                }
+            }
+        }
+        let Some(active) = listener.as_mut() else {
+            return true;
+        };
+        match active.next_payloads(LISTEN_WAIT) {
+            Ok(payloads) if payloads.is_empty() => true,
+            Ok(payloads) => match engine.upgrade() {
+                Some(engine) => {
+                    engine.deliver_announced(active, &source.origin, &payloads);
+                    true
+                }
+                None => false,
+            },
+            Err(error) => {
+                log::warn!("store: the change listener lost PostgreSQL ({error}); reconnecting");
+                listener = None;
+                true
+            }
+        }
+    }
+}
 
 /// Refuses, at open, settings a PostgreSQL store cannot honour yet.
 fn refuse_on_postgres(config: &StoreConfig) -> Result<()> {
@@ -49,6 +122,9 @@ pub(crate) struct Engine {
     /// The InfluxDB outbox, when a journal is configured (§12).
     outbox: Option<Outbox>,
     shipper: Mutex<Option<Shipper>>,
+    /// Where the listener connects, for a PostgreSQL store.
+    listen_source: Option<ListenSource>,
+    listener: Mutex<Option<ListenWorker>>,
     /// Workspace files found waiting at open (§13), held until recovered or closed.
     pub(crate) orphans: OrphanCache,
 }
@@ -59,10 +135,16 @@ impl Engine {
     /// handle has finished its recovery steps.
     pub(crate) fn open(config: StoreConfig) -> Result<Arc<Engine>> {
         let read_only = config.read_only;
+        let mut listen_source = None;
         let (link, has_change_feed) = if crate::postgresql::is_url(&config.database_path) {
             refuse_on_postgres(&config)?;
             let url = config.database_path.to_string_lossy();
             let session = PgSession::open(&url, read_only)?;
+            listen_source = Some(ListenSource {
+                config: session.config().clone(),
+                schema: session.schema().map(str::to_owned),
+                origin: session.origin().to_owned(),
+            });
             (Link::Postgres(Box::new(RefCell::new(session))), false)
         } else {
             let schema::Opened {
@@ -83,6 +165,8 @@ impl Engine {
             purge_worker: Mutex::new(None),
             outbox,
             shipper: Mutex::new(None),
+            listen_source,
+            listener: Mutex::new(None),
             orphans: OrphanCache::default(),
             config,
         }))
@@ -100,6 +184,17 @@ impl Engine {
                     .is_some_and(|engine| engine.purge_in_background())
             })?;
             *lock(&self.purge_worker) = Some(worker);
+        }
+        if let Some(source) = &self.listen_source {
+            // Listening before open returns: every change committed after open is
+            // announced to this store, whichever server makes it.
+            let listener =
+                Listener::connect(&source.config, source.schema.as_deref()).map_err(|error| {
+                    crate::postgresql::error("store.open", "listen for changes", error)
+                })?;
+            let worker =
+                ListenWorker::start(listen_round(Arc::downgrade(self), source.clone(), listener))?;
+            *lock(&self.listener) = Some(worker);
         }
         if self.outbox.is_some() {
             let engine: Weak<Engine> = Arc::downgrade(self);
@@ -216,6 +311,43 @@ impl Engine {
         Ok(purged)
     }
 
+    /// Delivers other sessions' announcements to this store's watchers and callbacks.
+    fn deliver_announced(&self, listener: &mut Listener, own_origin: &str, payloads: &[String]) {
+        if !self.events.has_listeners() {
+            return;
+        }
+        for payload in payloads {
+            let Some(announced) = notify::parse(payload) else {
+                log::warn!("store: skipped a change announcement this version cannot read");
+                continue;
+            };
+            if announced.origin == own_origin {
+                continue;
+            }
+            let value = match announced.value {
+                Some(value) => value,
+                None => match listener.value_of(&announced.group, &announced.key) {
+                    Ok(value) => value,
+                    Err(error) => {
+                        log::warn!("store: could not read an announced value ({error})");
+                        continue;
+                    }
+                },
+            };
+            let event = Event::new(
+                announced.kind,
+                &announced.group,
+                &announced.key,
+                &String::from_utf8_lossy(&value),
+            );
+            // A panicking callback must not end the listener for the rest of the store's
+            // life.
+            if panic::catch_unwind(AssertUnwindSafe(|| self.events.dispatch(&event))).is_err() {
+                log::warn!("store: a change callback panicked on an announced change");
+            }
+        }
+    }
+
     /// One background purge; false when the store has closed and the thread should end.
     fn purge_in_background(&self) -> bool {
         use crate::kv::operations::STORE_NAMES;
@@ -284,6 +416,10 @@ impl Engine {
         let shipper = lock(&self.shipper).take();
         if let Some(shipper) = shipper {
             shipper.stop();
+        }
+        let listener = lock(&self.listener).take();
+        if let Some(listener) = listener {
+            listener.stop();
         }
         if let Some(outbox) = &self.outbox {
             outbox.close(&self.database);

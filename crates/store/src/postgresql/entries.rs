@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use postgres::Row;
 
 use crate::kv::entries::{Expiry, KeyValue, Lookup, StoredRow};
+use crate::postgresql::notify;
 use crate::postgresql::session::PgSession;
 use crate::sqlite::paging::PAGE_SIZE;
 use crate::sqlite::sql::{now_ms, to_sql_integer, PrefixEnd};
@@ -149,8 +150,17 @@ pub(crate) fn delete(session: &mut PgSession, group: &str, key: &str) -> PgResul
     Ok(session.execute(SQL_DELETE, &[&group.as_bytes(), &key.as_bytes()])? > 0)
 }
 
+/// Run it atomically: the trigger is silenced for the group's rows and one `delete_group`
+/// announcement goes out instead (see `notify`).
 pub(crate) fn delete_group(session: &mut PgSession, group: &str) -> PgResult<bool> {
-    Ok(session.execute(SQL_DELETE_GROUP, &[&group.as_bytes()])? > 0)
+    session.query_one(notify::SQL_BULK_GROUP, &[])?;
+    let removed = session.execute(SQL_DELETE_GROUP, &[&group.as_bytes()])? > 0;
+    session.query_one(notify::SQL_BULK_OFF, &[])?;
+    if removed {
+        let payload = notify::group_delete_payload(session.origin(), group);
+        session.query_one(notify::SQL_NOTIFY, &[&payload])?;
+    }
+    Ok(removed)
 }
 
 pub(crate) fn delete_prefix(session: &mut PgSession, prefix: &str) -> PgResult<Vec<String>> {

@@ -4,6 +4,7 @@
 //!   went away, and the URL's `schema` parameter.
 //! - `schema`: the tables, created on first use.
 //! - `entries`: the statements of the `entries` table, the same operations as SQLite's.
+//! - `notify`: change events between servers (`LISTEN`/`NOTIFY`).
 //!
 //! What differs from SQLite, and why:
 //! - **Bytes, not text.** Group names, keys and values are `BYTEA`: they compare byte by
@@ -22,6 +23,7 @@
 //!   process) for parallel work.
 
 pub(crate) mod entries;
+pub(crate) mod notify;
 pub(crate) mod schema;
 pub(crate) mod session;
 

@@ -6,6 +6,7 @@
 
 use postgres::Client;
 
+use crate::postgresql::notify;
 use crate::postgresql::session::quote_identifier;
 
 /// The key of the advisory lock that creation holds (any fixed number: "stor" in ASCII).
@@ -36,5 +37,12 @@ pub(crate) fn ensure(client: &mut Client, schema: Option<&str>) -> Result<(), po
         ))?;
     }
     transaction.batch_execute(CREATE_TABLES)?;
+    transaction.batch_execute(notify::CREATE_FUNCTION)?;
+    let has_trigger: bool = transaction
+        .query_one(notify::SQL_HAS_TRIGGER, &[])?
+        .try_get(0)?;
+    if !has_trigger {
+        transaction.batch_execute(notify::CREATE_TRIGGER)?;
+    }
     transaction.commit()
 }

@@ -29,6 +29,9 @@ pub(crate) struct PgSession {
     config: postgres::Config,
     schema: Option<String>,
     read_only: bool,
+    /// This session's name in change announcements (see `notify`), the same across
+    /// reconnections.
+    origin: String,
     client: Option<Client>,
     /// Statements prepared on the current client; cleared when it is replaced.
     statements: HashMap<&'static str, Statement>,
@@ -49,6 +52,7 @@ impl PgSession {
             config,
             schema,
             read_only,
+            origin: random_origin(),
             client: None,
             statements: HashMap::new(),
         };
@@ -61,6 +65,21 @@ impl PgSession {
                 .map_err(|source| crate::postgresql::error(OPERATION, "ensure schema", source))?;
         }
         Ok(session)
+    }
+
+    /// This session's name in change announcements.
+    pub(crate) fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The connection settings, for a second connection (the listener).
+    pub(crate) fn config(&self) -> &postgres::Config {
+        &self.config
+    }
+
+    /// The schema the URL named, if any.
+    pub(crate) fn schema(&self) -> Option<&str> {
+        self.schema.as_deref()
     }
 
     /// True when the session refuses writes.
@@ -82,6 +101,9 @@ impl PgSession {
                 let mut setup = self.schema.as_deref().map_or_else(String::new, |schema| {
                     format!("SET search_path TO {};", quote_identifier(schema))
                 });
+                setup.push_str("SET store.origin = '");
+                setup.push_str(&self.origin);
+                setup.push_str("';");
                 if self.read_only {
                     setup.push_str("SET default_transaction_read_only = on;");
                 }
@@ -210,6 +232,21 @@ impl PgSession {
             None => Ok(()),
         }
     }
+}
+
+/// A random name for a session: 16 hex digits (from the clock and process id should the
+/// system's random source fail, which only has to differ between live sessions).
+fn random_origin() -> String {
+    let mut bytes = [0_u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.as_nanos());
+        let low = u64::try_from(nanos % u128::from(u64::MAX)).unwrap_or(0);
+        let mixed = low ^ (u64::from(std::process::id()) << 32);
+        bytes = mixed.to_le_bytes();
+    }
+    u64::from_le_bytes(bytes).to_string()
 }
 
 /// The URL without our `schema` parameter, and the schema it named.

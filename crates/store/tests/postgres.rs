@@ -1,0 +1,299 @@
+//! What only the PostgreSQL backend has: the URL, several processes and servers sharing
+//! one database, and events between them. The shared behaviour is tested by the other
+//! files, run once per backend (see `backends`).
+//!
+//! Each test skips when `STORE_TEST_POSTGRES` is unset, and fails instead under `CI`.
+
+mod backends;
+
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use store::{Error, EventType, QuotaConfig, ScopedStore, Store, StoreConfig};
+
+/// Long enough for an announcement to cross a loaded machine; tests wait for an event,
+/// never sleep for one.
+const ARRIVAL: Duration = Duration::from_secs(10);
+
+/// The child mode of `quota_good_exact_across_eight_processes`.
+const CHILD_URL_ENV: &str = "STORE_TEST_PG_CHILD_URL";
+const CHILD_INDEX_ENV: &str = "STORE_TEST_PG_CHILD_INDEX";
+
+#[test]
+fn open_bad_unreachable_server_names_operation() {
+    // Port 1 on loopback: nothing listens there, so the connection is refused at once.
+    let error = Store::open("postgres://store@127.0.0.1:1/none?connect_timeout=5").unwrap_err();
+    assert_eq!(error.operation(), "store.open");
+    assert!(matches!(error, Error::Postgres { .. }), "{error:?}");
+    assert!(error.is_connection_lost(), "{error}");
+    assert!(
+        error.to_string().starts_with("store.open: connect"),
+        "{error}"
+    );
+}
+
+#[test]
+fn open_bad_schema_name_is_refused_before_connecting() {
+    let error = Store::open("postgres://store@127.0.0.1:1/none?schema=no-dashes").unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::InvalidInput {
+                operation: "store.open",
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn open_good_schema_keeps_stores_apart_and_shares_one_schema() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let first_url = backends::fresh_schema_url(&url);
+    let first = Store::open(&first_url).expect("open");
+    let second = backends::postgres_store(&url);
+    first.set("config", "colour", "blue").expect("set");
+    assert!(second.get("config", "colour").unwrap_err().is_not_found());
+    // Another store on the same schema (another server, say) sees the same rows.
+    let again = Store::open(&first_url).expect("open again");
+    assert_eq!(again.get("config", "colour").expect("get"), "blue");
+}
+
+#[test]
+fn debug_good_hides_the_password() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    // The test cluster trusts loopback, so any password is accepted and ignored.
+    let with_password = url.replacen("store@", "store:hunter2@", 1);
+    let store = Store::open(backends::fresh_schema_url(&with_password)).expect("open");
+    let text = format!("{store:?}");
+    assert!(
+        !text.contains("hunter2") && text.contains("store:***@"),
+        "{text}"
+    );
+}
+
+#[test]
+fn read_only_good_reads_and_refuses_writes() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let url = backends::fresh_schema_url(&url);
+    Store::open(&url)
+        .expect("open")
+        .set("config", "colour", "blue")
+        .expect("set");
+    let reader = Store::open_with(StoreConfig {
+        read_only: true,
+        ..StoreConfig::new(&url)
+    })
+    .expect("open read-only");
+    assert_eq!(reader.get("config", "colour").expect("get"), "blue");
+    let error = reader.set("config", "colour", "red").unwrap_err();
+    assert!(error.is_read_only(), "{error:?}");
+    assert_eq!(error.operation(), "store.set");
+}
+
+#[test]
+fn unsupported_good_journal_is_refused_with_a_clear_error() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let store = backends::postgres_store(&url);
+    let error = store.revision().unwrap_err();
+    assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
+    assert_eq!(
+        error.to_string(),
+        "store.revision: not available on a PostgreSQL store yet: revisions and the change feed"
+    );
+}
+
+/// Receives the next event, or fails the test after [`ARRIVAL`].
+fn next(watcher: &store::Watcher) -> (EventType, String, String, String) {
+    let event = watcher
+        .recv_timeout(ARRIVAL)
+        .expect("an event within the arrival time");
+    (event.kind, event.group, event.key, event.value)
+}
+
+#[test]
+fn events_good_reach_a_store_on_another_connection_once_each() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let url = backends::fresh_schema_url(&url);
+    let writer = Store::open(&url).expect("open the writer");
+    let reader = Store::open(&url).expect("open the reader");
+    let remote = reader.watch("*", "*");
+    let local = writer.watch("*", "*");
+    let kind = |kind: EventType, group: &str, key: &str, value: &str| {
+        (kind, group.to_owned(), key.to_owned(), value.to_owned())
+    };
+
+    writer.set("config", "colour", "blue").expect("set");
+    writer
+        .set_bytes("blobs", "b", &[0xff, b'a'])
+        .expect("set bytes");
+    let big = "x".repeat(10_000);
+    writer.set("config", "big", &big).expect("set a big value");
+    writer.delete("config", "colour").expect("delete");
+    writer.delete_group("config").expect("delete group");
+    writer
+        .set_with_ttl("cache", "page", "html", Duration::from_millis(1))
+        .expect("set with ttl");
+    std::thread::sleep(Duration::from_millis(20)); // let the key expire
+    assert!(writer.get("cache", "page").unwrap_err().is_not_found());
+
+    let expected = [
+        kind(EventType::Set, "config", "colour", "blue"),
+        kind(EventType::Set, "blobs", "b", "\u{fffd}a"),
+        kind(EventType::Set, "config", "big", &big),
+        kind(EventType::Delete, "config", "colour", ""),
+        kind(EventType::DeleteGroup, "config", "", ""),
+        kind(EventType::Set, "cache", "page", "html"),
+        kind(EventType::Expire, "cache", "page", ""),
+    ];
+    for want in &expected {
+        assert_eq!(&next(&local), want, "in process");
+    }
+    for want in &expected {
+        assert_eq!(&next(&remote), want, "from another connection");
+    }
+    // Each change arrived once: the writer's own announcements were not delivered again.
+    writer.set("done", "k", "v").expect("set");
+    assert_eq!(next(&local), kind(EventType::Set, "done", "k", "v"));
+    assert_eq!(next(&remote), kind(EventType::Set, "done", "k", "v"));
+    assert!(local.try_recv().is_none());
+    assert!(remote.try_recv().is_none());
+}
+
+#[test]
+fn events_good_a_rolled_back_transaction_announces_nothing() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let url = backends::fresh_schema_url(&url);
+    let writer = Store::open(&url).expect("open the writer");
+    let reader = Store::open(&url).expect("open the reader");
+    let remote = reader.watch("*", "*");
+    let failed: store::Result<()> = writer.transaction(|transaction| {
+        transaction.set("g", "rolled-back", "v")?;
+        transaction.get("g", "missing")?;
+        Ok(())
+    });
+    assert!(failed.unwrap_err().is_not_found());
+    writer
+        .transaction(|transaction| transaction.set("g", "committed", "v"))
+        .expect("commit");
+    let (kind, _, key, _) = next(&remote);
+    assert_eq!((kind, key.as_str()), (EventType::Set, "committed"));
+    assert!(writer.get("g", "rolled-back").unwrap_err().is_not_found());
+}
+
+#[test]
+fn events_good_namespace_watcher_sees_other_servers_writes_with_local_names() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let url = backends::fresh_schema_url(&url);
+    let writer = Store::open(&url).expect("open the writer");
+    let reader = Store::open(&url).expect("open the reader");
+    let tenant = ScopedStore::new(&reader, "tenant-a").expect("scope");
+    let watcher = tenant.watch("*", "*");
+    ScopedStore::new(&writer, "tenant-b")
+        .expect("scope")
+        .set("config", "x", "other tenant")
+        .expect("set");
+    ScopedStore::new(&writer, "tenant-a")
+        .expect("scope")
+        .set("config", "x", "mine")
+        .expect("set");
+    assert_eq!(
+        next(&watcher),
+        (EventType::Set, "config".into(), "x".into(), "mine".into())
+    );
+}
+
+/// The body of one racing process: as many keys as it can into a namespace with a
+/// quota of 20 keys. Prints how many it wrote.
+#[test]
+fn quota_child_process_entry() {
+    let (Ok(url), Ok(index)) = (std::env::var(CHILD_URL_ENV), std::env::var(CHILD_INDEX_ENV))
+    else {
+        return; // Not a child: nothing to do.
+    };
+    let store = Store::open(&url).expect("child open");
+    let quota = QuotaConfig {
+        max_keys: 20,
+        max_groups: 0,
+    };
+    let scoped = ScopedStore::with_quota(&store, "tenant", quota).expect("child scope");
+    let mut written = 0;
+    for key in 0..10 {
+        match scoped.set("g", &format!("p{index}-k{key}"), "v") {
+            Ok(()) => written += 1,
+            Err(error) if error.is_quota_exceeded() => {}
+            Err(error) => panic!("child {index}: {error}"),
+        }
+    }
+    println!("WRITTEN {written}");
+}
+
+#[test]
+fn quota_good_exact_across_eight_processes() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let url = backends::fresh_schema_url(&url);
+    // Create the schema first, so that the children race on the quota, not on creation.
+    let store = Store::open(&url).expect("open");
+    let executable = std::env::current_exe().expect("the test binary");
+    let (sender, receiver) = mpsc::channel();
+    let children: Vec<_> = (0..8)
+        .map(|index| {
+            let sender = sender.clone();
+            let mut command = Command::new(&executable);
+            command
+                .args([
+                    "quota_child_process_entry",
+                    "--exact",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(CHILD_URL_ENV, &url)
+                .env(CHILD_INDEX_ENV, index.to_string());
+            std::thread::spawn(move || {
+                let output = command.output().expect("run a child");
+                sender.send(output).expect("report");
+            })
+        })
+        .collect();
+    drop(sender);
+    let mut total = 0;
+    for output in receiver {
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "a child failed: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let written: usize = stdout
+            .split("WRITTEN ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|count| count.parse().ok())
+            .unwrap_or_else(|| panic!("no count in the child's output: {stdout}"));
+        total += written;
+    }
+    for child in children {
+        child.join().expect("child thread");
+    }
+    // 80 attempts, 20 allowed: exactly 20 landed, whatever the interleaving.
+    assert_eq!(total, 20);
+    assert_eq!(store.count_all("tenant:").expect("count"), 20);
+}
