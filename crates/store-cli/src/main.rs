@@ -474,12 +474,19 @@ impl Global {
         } else {
             None
         };
-        let read_only = self.read_only || (self.reads_only && exists_but_not_writable(&self.db));
+        // A PostgreSQL URL names a database, not a file: no folders to create, and the
+        // server decides what this user may write.
+        let is_url = self
+            .db
+            .to_str()
+            .is_some_and(|db| db.starts_with("postgres://") || db.starts_with("postgresql://"));
+        let read_only =
+            self.read_only || (self.reads_only && !is_url && exists_but_not_writable(&self.db));
         // Read-only creates nothing, not even the folders.
         if let Some(parent) = self
             .db
             .parent()
-            .filter(|parent| !read_only && !parent.as_os_str().is_empty())
+            .filter(|parent| !read_only && !is_url && !parent.as_os_str().is_empty())
         {
             std::fs::create_dir_all(parent).map_err(|error| {
                 Failure::other(format!("store: create {}: {error}", parent.display()))
