@@ -79,7 +79,7 @@ struct Cli {
 #[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Args)]
 struct Global {
-    /// The database file (its parent folders are created).
+    /// The database file (its parent folders are created), or a `postgres://` URL.
     #[arg(
         long,
         global = true,

@@ -1591,3 +1591,52 @@ fn set_if_absent_good_creates_once_and_bad_second_writer_exits_four() {
         "4\n"
     );
 }
+
+/// The PostgreSQL database of the tests, or `None` (skip) when `STORE_TEST_POSTGRES` is
+/// unset; under `CI` a missing URL fails instead.
+fn postgres_url() -> Option<String> {
+    match std::env::var("STORE_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var("CI").is_err(),
+                "STORE_TEST_POSTGRES is not set: in CI the PostgreSQL tests must run"
+            );
+            eprintln!("skipped: set STORE_TEST_POSTGRES to run the PostgreSQL tests");
+            None
+        }
+    }
+}
+
+#[test]
+fn db_good_postgres_url_from_flag_and_environment_creates_no_folder() {
+    let Some(url) = postgres_url() else {
+        return;
+    };
+    let shell = Shell::new();
+    let schema = format!("cli_{}", std::process::id());
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let db = format!("{url}{separator}schema={schema}");
+    let run = |arguments: &[&str], from_environment: bool| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_store"));
+        command.current_dir(shell.directory.path());
+        if from_environment {
+            command.env("STORE_DB", &db).args(arguments);
+        } else {
+            command.args(["--db", db.as_str()]).args(arguments);
+        }
+        command.output().expect("run")
+    };
+    let set = run(&["set", "config", "colour", "blue"], false);
+    assert!(set.status.success(), "{}", stderr(&set));
+    let get = run(&["get", "config", "colour"], true);
+    assert!(get.status.success(), "{}", stderr(&get));
+    assert_eq!(String::from_utf8_lossy(&get.stdout), "blue");
+    let missing = run(&["get", "config", "size"], true);
+    assert_eq!(code(&missing), Some(1));
+    // A URL is not a path: nothing was created in the working directory.
+    let created: Vec<_> = std::fs::read_dir(shell.directory.path())
+        .expect("list")
+        .collect();
+    assert!(created.is_empty(), "{created:?}");
+}

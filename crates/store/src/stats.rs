@@ -7,8 +7,10 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 use crate::pipeline::outbox::{last_recorded_failure, Outbox};
+use crate::postgresql::entries as pg;
 use crate::sqlite::schema::MEMORY_PATH;
 use crate::sqlite::sql::now_ms;
+use crate::storage::{session, Conn, StorageError};
 use crate::store::Store;
 
 /// Figures about a store, from [`Store::stats`], read together in one short read
@@ -32,7 +34,8 @@ use crate::store::Store;
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[non_exhaustive]
 pub struct StoreStats {
-    /// The database file plus its write-ahead log, in bytes; 0 for `":memory:"`.
+    /// The database file plus its write-ahead log, in bytes; 0 for `":memory:"`. For a
+    /// PostgreSQL store: the size of its table and indexes.
     pub file_size_bytes: u64,
     /// Live entries.
     pub entries: u64,
@@ -106,6 +109,9 @@ impl Store {
         }
         // Read before the database so that a failure recorded meanwhile is not missed.
         let recent_error = self.engine.outbox().and_then(Outbox::last_error);
+        if self.engine.database.is_postgres() {
+            return self.postgres_stats(OPERATION);
+        }
         let has_change_feed = self.engine.database.has_change_feed();
         let mut stats = self
             .engine
@@ -116,6 +122,32 @@ impl Store {
         stats.last_export_error = recent_error.or(stats.last_export_error);
         stats.file_size_bytes = file_size(&self.database_path());
         Ok(stats)
+    }
+}
+
+impl Store {
+    /// The statistics of a PostgreSQL store: its entries, and the size of its table and
+    /// indexes as `file_size_bytes`. It has no journal, outbox or change history yet, so
+    /// those counts are 0.
+    fn postgres_stats(&self, operation: &'static str) -> Result<StoreStats> {
+        let [entries, groups, expired_unpurged, size] =
+            self.engine
+                .database
+                .with_link(
+                    operation,
+                    "read statistics",
+                    |connection| match connection {
+                        Conn::Postgres(cell) => Ok(pg::stats(&mut *session(cell)?)?),
+                        Conn::Sqlite(_) => Err(StorageError::Unsupported("SQLite statistics here")),
+                    },
+                )?;
+        Ok(StoreStats {
+            file_size_bytes: size,
+            entries,
+            groups,
+            expired_unpurged,
+            ..StoreStats::default()
+        })
     }
 }
 

@@ -297,3 +297,24 @@ fn quota_good_exact_across_eight_processes() {
     assert_eq!(total, 20);
     assert_eq!(store.count_all("tenant:").expect("count"), 20);
 }
+
+#[test]
+fn stats_good_counts_entries_and_measures_the_table() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let store = backends::postgres_store(&url);
+    store.set("config", "colour", "blue").expect("set");
+    store.set("config", "size", "large").expect("set");
+    store
+        .set_with_ttl("cache", "page", "html", Duration::from_millis(1))
+        .expect("set with ttl");
+    std::thread::sleep(Duration::from_millis(20)); // let the key expire
+    let stats = store.stats().expect("stats");
+    assert_eq!(
+        (stats.entries, stats.groups, stats.expired_unpurged),
+        (2, 1, 1)
+    );
+    assert!(stats.file_size_bytes > 0, "{stats:?}");
+    assert_eq!((stats.journal_points, stats.revision), (0, 0));
+}

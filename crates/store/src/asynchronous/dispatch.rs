@@ -45,6 +45,13 @@ impl Inline {
     /// refuses any write attempted inline (a `get` that finds an expired row deletes it),
     /// so that the attempt is rolled back and made again off the runtime.
     pub(crate) fn prepare(store: &Store) -> Inline {
+        // Every PostgreSQL call is a round trip over the network: always off the runtime.
+        if store.engine.database.is_postgres() {
+            return Inline {
+                reads: false,
+                writes: false,
+            };
+        }
         let config = store.config();
         let is_memory = config.database_path.as_os_str() == crate::sqlite::schema::MEMORY_PATH;
         if is_memory {

@@ -503,3 +503,21 @@ pub(crate) fn export_page(
         })
         .collect()
 }
+
+/// The counts of `Store::stats`, in one snapshot: live entries, groups with a live entry,
+/// expired rows not yet purged, and the bytes the table and its indexes take.
+const SQL_STATS: &str = "SELECT
+    (SELECT COUNT(*) FROM entries WHERE expires_at IS NULL OR expires_at > $1),
+    (SELECT COUNT(DISTINCT group_name) FROM entries WHERE expires_at IS NULL OR expires_at > $1),
+    (SELECT COUNT(*) FROM entries WHERE expires_at <= $1),
+    pg_total_relation_size('entries')";
+
+/// Live entries, live groups, expired rows, and bytes on disk.
+pub(crate) fn stats(session: &mut PgSession) -> PgResult<[u64; 4]> {
+    let row = session.query_one(SQL_STATS, &[&now_ms()])?;
+    let mut counts = [0_u64; 4];
+    for (index, count) in counts.iter_mut().enumerate() {
+        *count = u64::try_from(row.try_get::<_, i64>(index)?).unwrap_or(0);
+    }
+    Ok(counts)
+}
