@@ -16,9 +16,9 @@ use crate::background::purge::PurgeWorker;
 use crate::background::shipper::Shipper;
 use crate::config::StoreConfig;
 use crate::error::{Error, Result};
-use crate::kv::changes;
 use crate::kv::events::{Event, EventHub};
 use crate::kv::operations::{Backend, Names, Operations, PURGE_BATCH};
+use crate::kv::rows;
 use crate::pipeline::outbox::{NextRound, Outbox};
 use crate::pipeline::point::LOCAL_BUCKET;
 use crate::pipeline::workspace_file::OrphanCache;
@@ -145,7 +145,7 @@ impl Engine {
                 schema: session.schema().map(str::to_owned),
                 origin: session.origin().to_owned(),
             });
-            (Link::Postgres(Box::new(RefCell::new(session))), false)
+            (Link::Postgres(Box::new(RefCell::new(session))), true)
         } else {
             let schema::Opened {
                 connection,
@@ -255,18 +255,18 @@ impl Engine {
         let cutoff = retention
             .max_age
             .map(|age| now_ms().saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX)));
-        let keep_from = self
-            .database
-            .with(operation, "read change history", |connection| {
-                changes::keep_from(connection, retention.max_changes, cutoff)
-            })?;
+        let keep_from =
+            self.database
+                .with_link(operation, "read change history", |connection| {
+                    rows::keep_from(connection, retention.max_changes, cutoff)
+                })?;
         let mut total = 0_u64;
         loop {
-            let removed = self
-                .database
-                .with(operation, "prune change history", |connection| {
-                    changes::prune_batch(connection, keep_from, PURGE_BATCH)
-                })?;
+            let removed =
+                self.database
+                    .with_link(operation, "prune change history", |connection| {
+                        rows::prune_changes(connection, keep_from, PURGE_BATCH)
+                    })?;
             total += removed as u64;
             if removed < PURGE_BATCH {
                 return Ok(total);

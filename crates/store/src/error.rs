@@ -127,7 +127,10 @@ pub enum Error {
     /// assert!(!store.get("g", "k").unwrap_err().is_connection_lost());
     /// # Ok::<(), store::Error>(())
     /// ```
-    #[error("{operation}: {context}: PostgreSQL: {source}")]
+    #[error(
+        "{operation}: {context}: PostgreSQL: {}",
+        crate::postgresql::describe(source)
+    )]
     Postgres {
         /// The operation that failed.
         operation: &'static str,

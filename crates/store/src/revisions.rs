@@ -50,15 +50,21 @@ use rusqlite::types::ValueRef;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::kv::changes::{self, Change};
+use crate::kv::changes::Change;
 use crate::kv::events::Filter;
 use crate::kv::operations::{SCOPED_NAMES, STORE_NAMES};
+use crate::kv::rows;
 use crate::scoped::{ScopedStore, ScopedTransaction};
 use crate::store::Store;
 use crate::transaction::Transaction;
 
 /// How often a waiting [`ChangeWatcher`] looks for changes made by other processes.
 pub(crate) const FOLLOW_POLL: Duration = Duration::from_millis(10);
+
+/// The same on PostgreSQL, where other servers' changes wake the watcher through their
+/// announcements (`postgresql::notify`): the poll only covers an announcement missed
+/// while the listener was reconnecting, and costs a query on the store's connection.
+const FOLLOW_POLL_ANNOUNCED: Duration = Duration::from_millis(250);
 
 /// How many changes a watcher reads from the history at a time: its memory bound.
 pub(crate) const REPLAY_BATCH: usize = 1_000;
@@ -720,6 +726,8 @@ pub struct ChangeWatcher {
     scanned: u64,
     /// Changes read and matched but not yet returned, oldest first.
     buffer: VecDeque<Change>,
+    /// How often to look for changes no signal announced.
+    poll: Duration,
 }
 
 impl ChangeWatcher {
@@ -730,9 +738,10 @@ impl ChangeWatcher {
         revision: u64,
     ) -> Result<ChangeWatcher> {
         engine.database.check_change_feed(operation)?;
-        let oldest = engine
-            .database
-            .with(operation, "read change history", changes::oldest)?;
+        let oldest =
+            engine
+                .database
+                .with_link(operation, "read change history", rows::oldest_revision)?;
         if let Some(oldest) = oldest {
             if revision.saturating_add(1) < oldest {
                 return Err(Error::Compacted {
@@ -749,6 +758,11 @@ impl ChangeWatcher {
             filter,
             scanned: revision,
             buffer: VecDeque::new(),
+            poll: if engine.database.is_postgres() {
+                FOLLOW_POLL_ANNOUNCED
+            } else {
+                FOLLOW_POLL
+            },
         })
     }
 
@@ -856,6 +870,12 @@ impl ChangeWatcher {
         self.buffer.pop_front()
     }
 
+    /// How long one wait lasts before the history is read again.
+    #[cfg(feature = "tokio")]
+    pub(crate) fn poll_interval(&self) -> Duration {
+        self.poll
+    }
+
     /// The operation name this watcher reports its errors under.
     #[cfg(feature = "tokio")]
     pub(crate) fn operation(&self) -> &'static str {
@@ -878,7 +898,7 @@ impl ChangeWatcher {
             if !self.buffer.is_empty() {
                 continue;
             }
-            let mut pause = FOLLOW_POLL;
+            let mut pause = self.poll;
             if let Some(deadline) = deadline {
                 let now = Instant::now();
                 if now >= deadline {
@@ -900,8 +920,8 @@ impl ChangeWatcher {
         let batch =
             match engine
                 .database
-                .with(self.operation, "read change history", |connection| {
-                    changes::after(connection, after, REPLAY_BATCH)
+                .with_link(self.operation, "read change history", |connection| {
+                    rows::changes_after(connection, after, REPLAY_BATCH)
                 }) {
                 Ok(batch) => batch,
                 Err(Error::Closed { .. }) => return Ok(false),

@@ -80,16 +80,6 @@ pub(crate) fn session(cell: &RefCell<PgSession>) -> StorageResult<RefMut<'_, PgS
         .map_err(|_| StorageError::Unsupported("a statement inside another statement"))
 }
 
-impl Conn<'_> {
-    /// The SQLite connection, or `Unsupported(what)` on PostgreSQL.
-    pub(crate) fn sqlite(&self, what: &'static str) -> StorageResult<&rusqlite::Connection> {
-        match self {
-            Conn::Sqlite(connection) => Ok(connection),
-            Conn::Postgres(_) => Err(StorageError::Unsupported(what)),
-        }
-    }
-}
-
 impl Link {
     /// Runs `work` on this link's connection.
     pub(crate) fn run<T>(

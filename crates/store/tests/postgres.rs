@@ -99,20 +99,6 @@ fn read_only_good_reads_and_refuses_writes() {
     assert_eq!(error.operation(), "store.set");
 }
 
-#[test]
-fn unsupported_good_journal_is_refused_with_a_clear_error() {
-    let Some(url) = backends::postgres_url() else {
-        return;
-    };
-    let store = backends::postgres_store(&url);
-    let error = store.revision().unwrap_err();
-    assert!(matches!(error, Error::Unsupported { .. }), "{error:?}");
-    assert_eq!(
-        error.to_string(),
-        "store.revision: not available on a PostgreSQL store yet: revisions and the change feed"
-    );
-}
-
 /// Receives the next event, or fails the test after [`ARRIVAL`].
 fn next(watcher: &store::Watcher) -> (EventType, String, String, String) {
     let event = watcher
@@ -317,4 +303,42 @@ fn stats_good_counts_entries_and_measures_the_table() {
     );
     assert!(stats.file_size_bytes > 0, "{stats:?}");
     assert_eq!((stats.journal_points, stats.revision), (0, 0));
+}
+
+#[test]
+fn watch_from_good_follows_another_servers_changes_in_revision_order() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let url = backends::fresh_schema_url(&url);
+    let writer = Store::open(&url).expect("open the writer");
+    let follower = Store::open(&url).expect("open the follower");
+    writer.set("config", "colour", "blue").expect("set");
+    let mut watcher = follower.watch_from("config", "*", 0).expect("watch_from");
+    let first = watcher
+        .recv_timeout(ARRIVAL)
+        .expect("read")
+        .expect("the replayed set");
+    assert_eq!((first.revision, first.kind), (1, EventType::Set));
+    // Changes committed later by the other store arrive in revision order.
+    writer.set("config", "colour", "green").expect("set");
+    writer.delete("config", "colour").expect("delete");
+    let second = watcher
+        .recv_timeout(ARRIVAL)
+        .expect("read")
+        .expect("the set");
+    let third = watcher
+        .recv_timeout(ARRIVAL)
+        .expect("read")
+        .expect("the delete");
+    assert_eq!(
+        (
+            second.revision,
+            second.value_text(),
+            third.revision,
+            third.kind
+        ),
+        (2, Some("green"), 3, EventType::Delete)
+    );
+    assert_eq!(follower.revision().expect("revision"), 3);
 }

@@ -7,8 +7,11 @@ use store::{ChangeRetention, Entry, EventType, QuotaConfig, ScopedStore, Store, 
 
 const WAIT: Duration = Duration::from_secs(10);
 
+mod backends;
+
+/// A fresh store on this run's backend (SQLite in memory, or PostgreSQL).
 fn memory() -> Store {
-    Store::open(":memory:").expect("open")
+    backends::open()
 }
 
 fn file_store(path: &std::path::Path) -> Store {
@@ -528,7 +531,7 @@ fn watch_from_bad_compacted_history_names_the_oldest_revision() {
             max_changes: Some(3),
             max_age: None,
         },
-        ..StoreConfig::new(":memory:")
+        ..backends::config()
     })
     .expect("open");
     for index in 0..10 {
@@ -558,7 +561,7 @@ fn watch_from_bad_watcher_left_behind_by_pruning_reports_compacted() {
             max_changes: Some(2),
             max_age: None,
         },
-        ..StoreConfig::new(":memory:")
+        ..backends::config()
     })
     .expect("open");
     store.set("g", "a", "v").expect("set");
@@ -583,7 +586,7 @@ fn change_retention_good_prunes_by_count_in_batches_and_keeps_the_newest() {
             max_changes: Some(1),
             max_age: None,
         },
-        ..StoreConfig::new(":memory:")
+        ..backends::config()
     })
     .expect("open");
     let pairs: Vec<(String, String)> = (0..1_234)
@@ -611,7 +614,7 @@ fn change_retention_good_prunes_by_age() {
             max_changes: None,
             max_age: Some(Duration::from_millis(200)),
         },
-        ..StoreConfig::new(":memory:")
+        ..backends::config()
     })
     .expect("open");
     store.set("g", "old-1", "v").expect("set");
@@ -633,7 +636,7 @@ fn change_retention_good_none_keeps_everything() {
             max_changes: None,
             max_age: None,
         },
-        ..StoreConfig::new(":memory:")
+        ..backends::config()
     })
     .expect("open");
     for index in 0..20 {

@@ -46,7 +46,7 @@ use crate::asynchronous::dispatch::call;
 use crate::asynchronous::{AsyncScopedStore, AsyncStore};
 use crate::error::{Error, Result};
 use crate::kv::changes::Change;
-use crate::revisions::{ChangeWatcher, Waited, FOLLOW_POLL};
+use crate::revisions::{ChangeWatcher, Waited};
 
 /// The longest one blocking wait of an [`AsyncChangeWatcher`] lasts before it hands the
 /// watcher back and the next begins.
@@ -679,7 +679,8 @@ fn start_slice(watcher: ChangeWatcher) -> io::Result<oneshot::Receiver<SliceOutc
             let mut watcher = watcher;
             let deadline = Instant::now() + SLICE;
             let waited = loop {
-                match watcher.wait_for(FOLLOW_POLL) {
+                let poll = watcher.poll_interval();
+                match watcher.wait_for(poll) {
                     // Keep waiting while someone still wants the answer.
                     Ok(Waited::Nothing) if !sender.is_closed() && Instant::now() < deadline => {}
                     waited => break waited,

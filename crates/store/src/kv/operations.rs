@@ -13,7 +13,6 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 
 use crate::error::{Error, QuotaLimit, Result};
-use crate::kv::changes;
 use crate::kv::entries::{Expiry, KeyValue, Lookup};
 use crate::kv::events::{Event, EventType};
 use crate::kv::namespace::Scope;
@@ -21,9 +20,6 @@ use crate::kv::rows;
 use crate::sqlite::sql::{self, now_ms};
 use crate::storage::{Conn, StorageResult};
 use crate::template;
-
-/// What the revision operations need, named when a PostgreSQL store refuses them.
-const REVISIONS: &str = "revisions and the change feed";
 
 /// How many expired rows one purge statement removes at most.
 pub(crate) const PURGE_BATCH: usize = 500;
@@ -753,9 +749,8 @@ impl<B: Backend> Operations<'_, B> {
     pub(crate) fn revision(&self) -> Result<u64> {
         let operation = self.names.revision;
         self.backend.check_change_feed(operation)?;
-        self.backend.run(operation, "read revision", |connection| {
-            Ok(changes::latest(connection.sqlite(REVISIONS)?)?)
-        })
+        self.backend
+            .run(operation, "read revision", rows::latest_revision)
     }
 
     /// The live value of a key with the revision that last wrote it (0 for a row written
@@ -780,7 +775,7 @@ impl<B: Backend> Operations<'_, B> {
         self.backend.check_change_feed(operation)?;
         let stored = self.stored(group);
         let found = self.backend.run(operation, "read entry", |connection| {
-            Ok(changes::entry(connection.sqlite(REVISIONS)?, &stored, key)?)
+            rows::entry_with_revision(connection, &stored, key)
         })?;
         match found {
             Some(entry) if entry.is_live(now_ms()) => Ok((entry.value, entry.revision)),
@@ -809,8 +804,7 @@ impl<B: Backend> Operations<'_, B> {
         let outcome = self
             .backend
             .run_atomic(operation, "write entry", |connection| {
-                let current =
-                    changes::live_revision(connection.sqlite(REVISIONS)?, &stored, key, now_ms())?;
+                let current = rows::live_revision(connection, &stored, key, now_ms())?;
                 if current != expected {
                     return Ok(Checked::Conflict(current));
                 }
@@ -820,9 +814,7 @@ impl<B: Backend> Operations<'_, B> {
                     }
                 }
                 rows::upsert_value(connection, &stored, key, value, None)?;
-                Ok(Checked::Done(changes::latest(
-                    connection.sqlite(REVISIONS)?,
-                )?))
+                Ok(Checked::Done(rows::latest_revision(connection)?))
             })?;
         match outcome {
             Checked::Done(revision) => {
@@ -848,13 +840,12 @@ impl<B: Backend> Operations<'_, B> {
         let outcome = self
             .backend
             .run_atomic(operation, "delete entry", |connection| {
-                let current =
-                    changes::live_revision(connection.sqlite(REVISIONS)?, &stored, key, now_ms())?;
+                let current = rows::live_revision(connection, &stored, key, now_ms())?;
                 if current != Some(expected) {
                     return Ok(Err(current));
                 }
                 rows::delete(connection, &stored, key)?;
-                Ok(Ok(changes::latest(connection.sqlite(REVISIONS)?)?))
+                Ok(Ok(rows::latest_revision(connection)?))
             })?;
         let revision =
             outcome.map_err(|current| conflict(operation, group, key, Some(expected), current))?;

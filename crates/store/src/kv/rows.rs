@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use rusqlite::types::ValueRef;
 
+use crate::kv::changes::{self, Change, Revisioned};
 use crate::kv::entries::{self, Expiry, KeyValue, Lookup, StoredRow};
+use crate::postgresql::changes as pg_changes;
 use crate::postgresql::entries as pg;
 use crate::storage::{session, Conn, StorageError, StorageResult};
 
@@ -236,4 +238,77 @@ pub(crate) fn export_page(
     after: Option<(&str, &str)>,
 ) -> StorageResult<Vec<StoredRow>> {
     on_either!(conn, export_page(prefix, after))
+}
+
+// The change history (`kv::changes` on SQLite, `postgresql::changes` on PostgreSQL).
+
+/// Runs `function` of `kv::changes` or of `postgresql::changes`, with the same arguments.
+macro_rules! on_either_history {
+    ($conn:expr, $function:ident($($argument:expr),*)) => {
+        match $conn {
+            Conn::Sqlite(connection) => {
+                changes::$function(connection, $($argument),*).map_err(StorageError::from)
+            }
+            Conn::Postgres(cell) => {
+                pg_changes::$function(&mut *session(cell)?, $($argument),*)
+                    .map_err(StorageError::from)
+            }
+        }
+    };
+}
+
+/// The newest revision; 0 before the first change.
+pub(crate) fn latest_revision(conn: &mut Conn<'_>) -> StorageResult<u64> {
+    on_either_history!(conn, latest())
+}
+
+/// The oldest revision still retained; `None` when the history is empty.
+pub(crate) fn oldest_revision(conn: &mut Conn<'_>) -> StorageResult<Option<u64>> {
+    on_either_history!(conn, oldest())
+}
+
+/// A row's value, expiry and revision, live or expired.
+pub(crate) fn entry_with_revision(
+    conn: &mut Conn<'_>,
+    group: &str,
+    key: &str,
+) -> StorageResult<Option<Revisioned>> {
+    on_either_history!(conn, entry(group, key))
+}
+
+/// The revision of the key's live row; `None` when it is missing or expired.
+pub(crate) fn live_revision(
+    conn: &mut Conn<'_>,
+    group: &str,
+    key: &str,
+    now_ms: i64,
+) -> StorageResult<Option<u64>> {
+    on_either_history!(conn, live_revision(group, key, now_ms))
+}
+
+/// Up to `limit` changes after `after`, oldest first.
+pub(crate) fn changes_after(
+    conn: &mut Conn<'_>,
+    after: u64,
+    limit: usize,
+) -> StorageResult<Vec<Change>> {
+    on_either_history!(conn, after(after, limit))
+}
+
+/// The first revision the retention keeps.
+pub(crate) fn keep_from(
+    conn: &mut Conn<'_>,
+    max_changes: Option<u64>,
+    max_age_cutoff_ms: Option<i64>,
+) -> StorageResult<u64> {
+    on_either_history!(conn, keep_from(max_changes, max_age_cutoff_ms))
+}
+
+/// Deletes at most `limit` of the oldest changes below `keep_from`; returns how many.
+pub(crate) fn prune_changes(
+    conn: &mut Conn<'_>,
+    keep_from: u64,
+    limit: usize,
+) -> StorageResult<usize> {
+    on_either_history!(conn, prune_batch(keep_from, limit))
 }

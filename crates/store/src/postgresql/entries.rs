@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use postgres::Row;
 
 use crate::kv::entries::{Expiry, KeyValue, Lookup, StoredRow};
-use crate::postgresql::notify;
+use crate::postgresql::changes;
 use crate::postgresql::session::PgSession;
 use crate::sqlite::paging::PAGE_SIZE;
 use crate::sqlite::sql::{now_ms, to_sql_integer, PrefixEnd};
@@ -18,21 +18,14 @@ type PgResult<T> = Result<T, postgres::Error>;
 
 const SQL_GET: &str =
     "SELECT entry_value, expires_at FROM entries WHERE group_name = $1 AND entry_key = $2";
-// `FOR UPDATE`: the read of a read-then-write (`increment`) keeps the row until commit.
-const SQL_GET_FOR_UPDATE: &str = "SELECT entry_value, expires_at FROM entries
-    WHERE group_name = $1 AND entry_key = $2 FOR UPDATE";
-const SQL_DELETE_IF_EXPIRED: &str = "DELETE FROM entries
-    WHERE group_name = $1 AND entry_key = $2 AND expires_at IS NOT NULL AND expires_at <= $3";
+
+// The writes are functions of `postgresql::changes`, which number and record each change.
+const SQL_DELETE_IF_EXPIRED: &str = "SELECT store_delete($1, $2, $3, $3)";
 const SQL_EXISTS: &str = "SELECT 1 FROM entries
     WHERE group_name = $1 AND entry_key = $2 AND (expires_at IS NULL OR expires_at > $3)";
-const SQL_UPSERT: &str =
-    "INSERT INTO entries (group_name, entry_key, entry_value, value_is_text, expires_at)
-    VALUES ($1, $2, $3, $4, $5)
-    ON CONFLICT (group_name, entry_key)
-    DO UPDATE SET entry_value = excluded.entry_value, value_is_text = excluded.value_is_text,
-        expires_at = excluded.expires_at";
-const SQL_DELETE: &str = "DELETE FROM entries WHERE group_name = $1 AND entry_key = $2";
-const SQL_DELETE_GROUP: &str = "DELETE FROM entries WHERE group_name = $1";
+const SQL_UPSERT: &str = "SELECT store_upsert($1, $2, $3, $4, $5, $6)";
+const SQL_DELETE: &str = "SELECT store_delete($1, $2, NULL, $3)";
+const SQL_DELETE_GROUP: &str = "SELECT store_delete_group($1, $2, $3)";
 const SQL_PREFIX_GROUPS_ANY: &str = "SELECT DISTINCT group_name FROM entries
     WHERE group_name >= $1 AND group_name < $2 ORDER BY group_name";
 const SQL_COUNT: &str = "SELECT COUNT(*) FROM entries
@@ -68,28 +61,16 @@ const SQL_GROUPS_FIRST: &str = "SELECT DISTINCT group_name FROM entries
 const SQL_GROUPS_NEXT: &str = "SELECT DISTINCT group_name FROM entries
     WHERE group_name > $1 AND group_name < $2 AND (expires_at IS NULL OR expires_at > $3)
     ORDER BY group_name LIMIT $4";
-/// `SKIP LOCKED`: two servers purging at once take different rows and never wait for
-/// each other (the background purge also runs on one server at a time, see `engine`).
-const SQL_PURGE_BATCH: &str = "DELETE FROM entries WHERE (group_name, entry_key) IN (
-        SELECT group_name, entry_key FROM entries
-        WHERE expires_at IS NOT NULL AND expires_at <= $1 AND group_name >= $2 AND group_name < $3
-        LIMIT $4 FOR UPDATE SKIP LOCKED)
-    RETURNING group_name, entry_key";
+/// The background purge also runs on one server at a time (see `engine`).
+const SQL_PURGE_BATCH: &str =
+    "SELECT out_group, out_key FROM store_purge_batch($1, $2, $3, $4, $5)";
 const SQL_TTL: &str = "SELECT expires_at FROM entries
     WHERE group_name = $1 AND entry_key = $2 AND (expires_at IS NULL OR expires_at > $3)";
-const SQL_EXPIRE: &str = "UPDATE entries SET expires_at = $3
-    WHERE group_name = $1 AND entry_key = $2 AND (expires_at IS NULL OR expires_at > $4)
-    RETURNING entry_value";
-const SQL_PERSIST: &str = "UPDATE entries SET expires_at = NULL
-    WHERE group_name = $1 AND entry_key = $2 AND expires_at IS NOT NULL AND expires_at > $3
-    RETURNING entry_value";
+const SQL_EXPIRE: &str = "SELECT store_set_expiry($1, $2, $3, FALSE, $4)";
+const SQL_PERSIST: &str = "SELECT store_set_expiry($1, $2, NULL, TRUE, $3)";
 const SQL_GET_MANY: &str = "SELECT entry_key, entry_value FROM entries
     WHERE group_name = $1 AND entry_key = ANY($2) AND (expires_at IS NULL OR expires_at > $3)";
-const SQL_DELETE_MANY: &str = "DELETE FROM entries
-    WHERE group_name = $1 AND entry_key = ANY($2) RETURNING entry_key";
-/// One lock per store schema: see the module docs of `postgres`.
-const SQL_LOCK_STORE: &str =
-    "SELECT pg_advisory_xact_lock(hashtextextended('dappco.re/store:' || current_schema(), 0))";
+const SQL_DELETE_MANY: &str = "SELECT * FROM store_delete_many($1, $2, $3)";
 /// The background purge's session lock, tried and never waited for.
 const SQL_TRY_LOCK_PURGE: &str = "SELECT pg_try_advisory_lock(
     hashtextextended('dappco.re/store purge:' || current_schema(), 0))";
@@ -125,9 +106,14 @@ fn key_value(row: &Row) -> PgResult<KeyValue> {
     })
 }
 
-/// Takes the store's transaction-scoped lock (inside `BEGIN`).
+/// Takes the store schema's write lock until the transaction ends (inside `BEGIN`).
 pub(crate) fn lock_store(session: &mut PgSession) -> PgResult<()> {
-    session.execute(SQL_LOCK_STORE, &[]).map(drop)
+    session.execute(changes::SQL_LOCK_WRITES, &[]).map(drop)
+}
+
+/// The `BOOLEAN` one of the write functions returns.
+fn returned_true(row: &Row) -> PgResult<bool> {
+    row.try_get(0)
 }
 
 /// Tries the background purge's session lock: false when another server holds it.
@@ -147,20 +133,13 @@ pub(crate) fn exists(session: &mut PgSession, group: &str, key: &str) -> PgResul
 }
 
 pub(crate) fn delete(session: &mut PgSession, group: &str, key: &str) -> PgResult<bool> {
-    Ok(session.execute(SQL_DELETE, &[&group.as_bytes(), &key.as_bytes()])? > 0)
+    returned_true(&session.query_one(SQL_DELETE, &[&group.as_bytes(), &key.as_bytes(), &now_ms()])?)
 }
 
-/// Run it atomically: the trigger is silenced for the group's rows and one `delete_group`
-/// announcement goes out instead (see `notify`).
+/// One `delete_group` change and one announcement for the whole group (see `notify`).
 pub(crate) fn delete_group(session: &mut PgSession, group: &str) -> PgResult<bool> {
-    session.query_one(notify::SQL_BULK_GROUP, &[])?;
-    let removed = session.execute(SQL_DELETE_GROUP, &[&group.as_bytes()])? > 0;
-    session.query_one(notify::SQL_BULK_OFF, &[])?;
-    if removed {
-        let payload = notify::group_delete_payload(session.origin(), group);
-        session.query_one(notify::SQL_NOTIFY, &[&payload])?;
-    }
-    Ok(removed)
+    let origin = session.origin().to_owned();
+    returned_true(&session.query_one(SQL_DELETE_GROUP, &[&group.as_bytes(), &origin, &now_ms()])?)
 }
 
 pub(crate) fn delete_prefix(session: &mut PgSession, prefix: &str) -> PgResult<Vec<String>> {
@@ -324,6 +303,7 @@ pub(crate) fn purge_batch(
                 &prefix.as_bytes(),
                 &end(prefix),
                 &to_sql_integer(limit),
+                &now_ms(),
             ],
         )?
         .iter()
@@ -351,26 +331,26 @@ pub(crate) fn lookup_bytes(
             if session.is_read_only() {
                 return Ok(Lookup::Expired { was_deleted: false });
             }
-            let removed = session.execute(
+            let removed = returned_true(&session.query_one(
                 SQL_DELETE_IF_EXPIRED,
                 &[&group.as_bytes(), &key.as_bytes(), &now],
-            )?;
+            )?)?;
             Ok(Lookup::Expired {
-                was_deleted: removed > 0,
+                was_deleted: removed,
             })
         }
         _ => Ok(Lookup::Live(value)),
     }
 }
 
-/// A live row's bytes and expiry, locked until the transaction ends (the read of
-/// `increment`, which runs inside one).
+/// A live row's bytes and expiry (the read of `increment`, which runs with the store's
+/// writes locked, so nothing changes the row before its write).
 pub(crate) fn live_bytes(
     session: &mut PgSession,
     group: &str,
     key: &str,
 ) -> PgResult<Option<(Vec<u8>, Option<i64>)>> {
-    let row = session.query_opt(SQL_GET_FOR_UPDATE, &[&group.as_bytes(), &key.as_bytes()])?;
+    let row = session.query_opt(SQL_GET, &[&group.as_bytes(), &key.as_bytes()])?;
     let now = now_ms();
     Ok(row
         .map(|row| value_and_expiry(&row))
@@ -395,6 +375,7 @@ pub(crate) fn upsert_value(
                 &value,
                 &is_text,
                 &expires_at,
+                &now_ms(),
             ],
         )
         .map(drop)
@@ -419,12 +400,11 @@ pub(crate) fn expire(
     expires_at: i64,
 ) -> PgResult<Option<Vec<u8>>> {
     session
-        .query_opt(
+        .query_one(
             SQL_EXPIRE,
             &[&group.as_bytes(), &key.as_bytes(), &expires_at, &now_ms()],
         )?
-        .map(|row| row.try_get(0))
-        .transpose()
+        .try_get(0)
 }
 
 /// Removes a live row's expiry; its bytes, or `None` when there is no live row with one.
@@ -434,12 +414,11 @@ pub(crate) fn persist(
     key: &str,
 ) -> PgResult<Option<Vec<u8>>> {
     session
-        .query_opt(
+        .query_one(
             SQL_PERSIST,
             &[&group.as_bytes(), &key.as_bytes(), &now_ms()],
         )?
-        .map(|row| row.try_get(0))
-        .transpose()
+        .try_get(0)
 }
 
 /// The live values of `keys`, found in one statement; the caller puts them in order.
@@ -463,7 +442,7 @@ pub(crate) fn delete_many<K: AsRef<str>>(
 ) -> PgResult<Vec<String>> {
     let keys: Vec<&[u8]> = keys.iter().map(|key| key.as_ref().as_bytes()).collect();
     session
-        .query(SQL_DELETE_MANY, &[&group.as_bytes(), &keys])?
+        .query(SQL_DELETE_MANY, &[&group.as_bytes(), &keys, &now_ms()])?
         .iter()
         .map(|row| text(row, 0))
         .collect()

@@ -3,6 +3,7 @@
 //! - `session`: the connection, its prepared statements, reconnection after the server
 //!   went away, and the URL's `schema` parameter.
 //! - `schema`: the tables, created on first use.
+//! - `changes`: revisions and the change history, and the write functions that keep them.
 //! - `entries`: the statements of the `entries` table, the same operations as SQLite's.
 //! - `notify`: change events between servers (`LISTEN`/`NOTIFY`).
 //!
@@ -11,17 +12,17 @@
 //!   byte exactly as SQLite's `BINARY` collation does (whatever the database's collation),
 //!   and they may hold NUL, which PostgreSQL's `TEXT` refuses. `value_is_text` keeps
 //!   whether a value was written with `set` or `set_bytes`.
-//! - **Serialised where SQLite serialises.** Work that reads and then writes (a quota check
-//!   and its write, `increment`, `set_many`, `delete_group`, a transaction) first takes one
-//!   transaction-scoped advisory lock per store schema, so such work on every server runs
-//!   one at a time, as it does under SQLite's single writer; quotas stay exact with many
-//!   processes on many machines. A plain single-statement write needs no lock: it is
-//!   atomic by itself.
+//! - **Serialised where SQLite serialises.** Every write takes the store schema's one
+//!   revision row first (see `changes`), and work that reads and then writes (a quota
+//!   check and its write, `increment`, compare-and-set, a transaction) takes it when it
+//!   begins, so writes on every server run one at a time, as under SQLite's single
+//!   writer; quotas stay exact with many processes on many machines. Reads never wait.
 //! - **Clocks.** Expiry times are the writing machine's clock, as with SQLite; servers that
 //!   share a database should keep their clocks in step (NTP).
 //! - **One connection per store**, as with SQLite: open one store per thread (or per
 //!   process) for parallel work.
 
+pub(crate) mod changes;
 pub(crate) mod entries;
 pub(crate) mod notify;
 pub(crate) mod schema;
@@ -54,6 +55,20 @@ pub(crate) fn redacted(path: &Path) -> String {
             None => text.into_owned(),
         },
         None => text.into_owned(),
+    }
+}
+
+/// The client's error with the server's own message and SQLSTATE code, which the
+/// client's `Display` leaves out (it says only `db error`).
+pub(crate) fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(database) => format!(
+            "{} ({}: {})",
+            database.message(),
+            database.severity(),
+            database.code().code()
+        ),
+        None => error.to_string(),
     }
 }
 

@@ -4,7 +4,8 @@
 //!
 //! - A row trigger sends one notification per changed row, at commit (never for a
 //!   rollback). A group delete sends one `delete_group` notification of its own and
-//!   silences the trigger for its rows (`store.bulk`), as SQLite reports it as one event.
+//!   silences the trigger for its rows (`store.bulk`, set by `store_delete_group` in
+//!   `changes`), as SQLite reports it as one event.
 //! - Each session names itself (`store.origin`, a random number); a store skips the
 //!   notifications of its own session, whose events it has already delivered in process.
 //! - The channel is `store:` and the schema, so stores in different schemas stay apart.
@@ -75,18 +76,6 @@ CREATE TRIGGER entries_notify AFTER INSERT OR UPDATE OR DELETE ON entries
 pub(crate) const SQL_HAS_TRIGGER: &str = "SELECT EXISTS (SELECT 1 FROM pg_trigger
     WHERE tgname = 'entries_notify' AND tgrelid = 'entries'::regclass)";
 
-/// Silences the row trigger for the rest of the transaction (a group delete).
-pub(crate) const SQL_BULK_GROUP: &str = "SELECT set_config('store.bulk', 'group', true)";
-/// Turns the row trigger back on.
-pub(crate) const SQL_BULK_OFF: &str = "SELECT set_config('store.bulk', '', true)";
-/// Announces a group delete.
-pub(crate) const SQL_NOTIFY: &str = "SELECT pg_notify('store:' || current_schema(), $1)";
-
-/// The payload of a group delete, from session `origin`.
-pub(crate) fn group_delete_payload(origin: &str, group: &str) -> String {
-    format!("delete_group {origin} {} ", hex(group.as_bytes()))
-}
-
 /// A change another session announced.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct Announced {
@@ -122,14 +111,6 @@ pub(crate) fn parse(payload: &str) -> Option<Announced> {
         group,
         key,
         value,
-    })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::new(), |mut text, byte| {
-        let _ = write!(text, "{byte:02x}");
-        text
     })
 }
 
@@ -223,7 +204,7 @@ mod tests {
         );
         assert_eq!(parse("delete 1 67 6b").unwrap().value, Some(Vec::new()));
         assert_eq!(parse("set 1 67 6b *").unwrap().value, None);
-        let group = parse(&group_delete_payload("9", "g")).unwrap();
+        let group = parse("delete_group 9 67 ").unwrap();
         assert_eq!(
             (group.kind, group.group.as_str(), group.key.as_str()),
             (EventType::DeleteGroup, "g", "")
