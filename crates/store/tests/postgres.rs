@@ -342,3 +342,45 @@ fn watch_from_good_follows_another_servers_changes_in_revision_order() {
     );
     assert_eq!(follower.revision().expect("revision"), 3);
 }
+
+#[test]
+fn purge_good_background_purge_waits_while_another_server_holds_the_lock() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let schema_url = backends::fresh_schema_url(&url);
+    let schema = schema_url
+        .rsplit("schema=")
+        .next()
+        .expect("the schema parameter")
+        .to_owned();
+    Store::open(&schema_url)
+        .expect("create the schema")
+        .set_with_ttl("cache", "page", "html", Duration::from_millis(1))
+        .expect("set with ttl");
+    // Another server's background purge: this test holds its lock.
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    let key = format!("dappco.re/store purge:{schema}");
+    other
+        .execute("SELECT pg_advisory_lock(hashtextextended($1, 0))", &[&key])
+        .expect("take the purge lock");
+    let store = Store::open_with(StoreConfig {
+        purge_interval: Duration::from_millis(20),
+        ..StoreConfig::new(&schema_url)
+    })
+    .expect("open with a background purge");
+    // Many intervals pass; the purge must leave the expired row to the lock's holder.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(store.stats().expect("stats").expired_unpurged, 1);
+    other
+        .execute(
+            "SELECT pg_advisory_unlock(hashtextextended($1, 0))",
+            &[&key],
+        )
+        .expect("give the lock back");
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    while store.stats().expect("stats").expired_unpurged > 0 {
+        assert!(std::time::Instant::now() < deadline, "the purge never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
