@@ -28,6 +28,19 @@
 //!   `query_journal` takes a Flux subset or read-only SQL; `compact` moves old points into
 //!   gzip or zstd JSON-lines archives, crash-safely.
 //!
+//! **PostgreSQL.** The same store opens on PostgreSQL with a URL in place of the path:
+//! `Store::open("postgres://user@host/db")` (or `StoreConfig::new` with the URL; add
+//! `?schema=NAME` to keep the tables in a schema of their own). On PostgreSQL today:
+//! every key-value, TTL, bytes, counter, batch, namespace-and-quota, transaction, event,
+//! revision and change-feed operation, export and import, and stats, with the same
+//! results as on SQLite; change events and change watchers see what every server
+//! connected to the database writes; writes are serialised per store schema on every
+//! server, so quotas and revisions stay exact; the background purge runs on one server
+//! at a time; a lost connection fails the call that met it and the next call connects
+//! again. Not yet on PostgreSQL (they return [`Error::Unsupported`] naming what is
+//! missing): the journal and InfluxDB shipping, workspaces, compaction and raw SQL
+//! queries. The design and its trade-offs are in the `postgresql` module's docs.
+//!
 //! Cargo features, both on by default: `influx` (the InfluxDB client, ureq with rustls)
 //! and `zstd` (zstd archives). Without `influx` a journal configuration is refused;
 //! without `zstd` only gzip archives are written and read.
