@@ -2,6 +2,8 @@
 //! streams, and cancellation at random points checked against a model.
 #![cfg(feature = "tokio")]
 
+mod backends;
+
 use std::collections::BTreeMap;
 use std::future::{poll_fn, Future};
 use std::pin::{pin, Pin};
@@ -60,7 +62,7 @@ fn async_store_good_every_method_on_memory_and_file() {
     current_thread().block_on(async {
         let directory = tempfile::tempdir().expect("temp dir");
         for store in [
-            AsyncStore::open(":memory:").await.expect("open"),
+            AsyncStore::open(backends::path()).await.expect("open"),
             file_store(&directory).await,
         ] {
             store.set("config", "colour", "blue").await.expect("set");
@@ -173,7 +175,7 @@ fn async_store_good_every_method_on_memory_and_file() {
 #[test]
 fn async_store_bad_every_method_after_close_is_closed() {
     current_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         store.close().await.expect("close");
         let closed = |outcome: Result<(), Error>, what: &str| {
             assert!(
@@ -225,7 +227,7 @@ fn async_store_bad_every_method_after_close_is_closed() {
 #[test]
 fn async_store_bad_not_found_names_the_operation() {
     current_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         let error = store.get("config", "colour").await.unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -252,7 +254,7 @@ fn async_store_bad_not_found_names_the_operation() {
 
 #[test]
 fn async_store_good_into_async_and_blocking_share_one_connection() {
-    let store = Store::open(":memory:").expect("open");
+    let store = backends::open();
     let shared = store.clone().into_async();
     current_thread().block_on(async {
         store.set("g", "k", "from sync").expect("set");
@@ -287,7 +289,7 @@ fn async_get_good_expired_row_on_file_is_deleted_off_the_runtime() {
 
 #[test]
 fn async_get_good_busy_lock_never_blocks_the_runtime() {
-    let store = Store::open(":memory:").expect("open");
+    let store = backends::open();
     store.set("g", "k", "before").expect("set");
     let shared = store.clone().into_async();
     let (holding_sender, holding) = mpsc::channel();
@@ -322,7 +324,7 @@ fn async_get_good_busy_lock_never_blocks_the_runtime() {
 #[test]
 fn async_watch_good_stream_yields_events_and_ends_at_close() {
     current_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         let mut colour = store.watch("config", "colour");
         store.set("config", "size", "10").await.expect("set");
         store.set("config", "colour", "blue").await.expect("set");
@@ -350,7 +352,7 @@ fn async_watch_good_stream_yields_events_and_ends_at_close() {
 #[test]
 fn async_watch_good_wakes_a_waiting_task_on_multi_thread() {
     multi_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         let mut watcher = store.watch("g", "*");
         let waiting =
             tokio::spawn(async move { next(&mut watcher).await.map(|event| event.value) });
@@ -363,7 +365,7 @@ fn async_watch_good_wakes_a_waiting_task_on_multi_thread() {
 #[test]
 fn async_all_good_stream_outlives_close_with_closed_error() {
     current_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         let rows: Vec<Entry> = (0..300)
             .map(|index| Entry {
                 group: "g".into(),
@@ -407,7 +409,7 @@ fn async_all_good_stream_outlives_close_with_closed_error() {
 #[test]
 fn async_transaction_bad_error_rolls_back_and_panic_reaches_the_task() {
     multi_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         store.set("stock", "apples", "3").await.expect("set");
         let outcome = store
             .transaction(|transaction| {
@@ -440,7 +442,7 @@ fn async_transaction_bad_error_rolls_back_and_panic_reaches_the_task() {
 #[test]
 fn async_scoped_good_namespace_quota_and_watch() {
     current_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         let quota = QuotaConfig {
             max_keys: 2,
             max_groups: 0,
@@ -490,7 +492,7 @@ fn async_scoped_good_namespace_quota_and_watch() {
 #[test]
 fn async_store_good_on_change_callbacks_run_off_the_runtime() {
     current_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         let runtime_thread = std::thread::current().id();
         let (sender, threads) = mpsc::channel();
         let subscription = store.on_change(move |_event| {
@@ -508,7 +510,7 @@ fn async_store_good_64_tasks_mixed_reads_and_writes_all_land() {
     multi_thread().block_on(async {
         let directory = tempfile::tempdir().expect("temp dir");
         for store in [
-            AsyncStore::open(":memory:").await.expect("open"),
+            AsyncStore::open(backends::path()).await.expect("open"),
             file_store(&directory).await,
         ] {
             let mut tasks = Vec::new();
@@ -563,7 +565,10 @@ fn async_cancellation_good_dropped_futures_lose_nothing_and_leave_the_store_usab
         let directory = tempfile::tempdir().expect("temp dir");
         let mut acknowledged = 0;
         for (seed, store) in [
-            (7_u64, AsyncStore::open(":memory:").await.expect("open")),
+            (
+                7_u64,
+                AsyncStore::open(backends::path()).await.expect("open"),
+            ),
             (11, file_store(&directory).await),
         ] {
             let mut random = Random(seed);
@@ -626,7 +631,7 @@ fn async_revision_good_set_if_get_with_revision_and_delete_if_on_memory_and_file
     current_thread().block_on(async {
         let directory = tempfile::tempdir().expect("temp dir");
         for store in [
-            AsyncStore::open(":memory:").await.expect("open"),
+            AsyncStore::open(backends::path()).await.expect("open"),
             file_store(&directory).await,
         ] {
             assert_eq!(store.revision().await.expect("revision"), 0);
@@ -833,7 +838,7 @@ fn async_watch_from_good_replays_then_follows_on_both_runtimes() {
 #[test]
 fn async_watch_from_good_stream_yields_changes_in_order() {
     current_thread().block_on(async {
-        let store = AsyncStore::open(":memory:").await.expect("open");
+        let store = AsyncStore::open(backends::path()).await.expect("open");
         for index in 0..5 {
             store
                 .set("g", &format!("k{index}"), "v")

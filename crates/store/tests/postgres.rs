@@ -384,3 +384,24 @@ fn purge_good_background_purge_waits_while_another_server_holds_the_lock() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn blocking_store_good_works_and_drops_inside_an_async_runtime() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let url = backends::fresh_schema_url(&url);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    // The PostgreSQL client runs a runtime of its own; called (or dropped) on a thread
+    // that drives another, it would panic unless the store moves it off that thread.
+    let value = runtime.block_on(async {
+        let store = Store::open(&url).expect("open inside the runtime");
+        store.set("config", "colour", "blue").expect("set");
+        let value = store.get("config", "colour").expect("get");
+        drop(store); // the last handle: the connection closes here
+        value
+    });
+    assert_eq!(value, "blue");
+}

@@ -24,6 +24,7 @@ use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls};
 
 use crate::kv::events::EventType;
+use crate::postgresql::session::outside_runtime;
 
 /// The trigger's function, replaced at every open so that it is always this version's
 /// (which takes no lock on the table).
@@ -126,7 +127,17 @@ fn unhex(text: &str) -> Option<Vec<u8>> {
 
 /// A connection that listens for one schema's announcements.
 pub(crate) struct Listener {
-    client: Client,
+    /// Always `Some` until dropped.
+    client: Option<Client>,
+}
+
+impl Drop for Listener {
+    /// Drops the client where it may block (see `session::outside_runtime`).
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            outside_runtime(move || drop(client));
+        }
+    }
 }
 
 impl Listener {
@@ -135,26 +146,33 @@ impl Listener {
         config: &postgres::Config,
         schema: Option<&str>,
     ) -> Result<Listener, postgres::Error> {
-        let mut client = config.connect(NoTls)?;
-        if let Some(schema) = schema {
-            client.batch_execute(&format!(
-                "SET search_path TO {}",
-                crate::postgresql::session::quote_identifier(schema)
-            ))?;
-        }
-        let current: String = client
-            .query_one("SELECT current_schema()", &[])?
-            .try_get(0)?;
-        let channel = format!("store:{current}").replace('"', "\"\"");
-        client.batch_execute(&format!("LISTEN \"{channel}\""))?;
-        Ok(Listener { client })
+        outside_runtime(|| {
+            let mut client = config.connect(NoTls)?;
+            if let Some(schema) = schema {
+                client.batch_execute(&format!(
+                    "SET search_path TO {}",
+                    crate::postgresql::session::quote_identifier(schema)
+                ))?;
+            }
+            let current: String = client
+                .query_one("SELECT current_schema()", &[])?
+                .try_get(0)?;
+            let channel = format!("store:{current}").replace('"', "\"\"");
+            client.batch_execute(&format!("LISTEN \"{channel}\""))?;
+            Ok(Listener {
+                client: Some(client),
+            })
+        })
     }
 
     /// The payloads that arrive within `wait` (at least one call's worth of waiting);
     /// empty when none did.
     pub(crate) fn next_payloads(&mut self, wait: Duration) -> Result<Vec<String>, postgres::Error> {
+        let Some(client) = self.client.as_mut() else {
+            return Ok(Vec::new());
+        };
         let first = {
-            let mut notifications = self.client.notifications();
+            let mut notifications = client.notifications();
             let mut waiting = notifications.timeout_iter(wait);
             waiting.next()?.map(|first| first.payload().to_owned())
         };
@@ -163,7 +181,7 @@ impl Listener {
         };
         let mut payloads = vec![first];
         // Whatever else has already arrived, without waiting again.
-        let mut notifications = self.client.notifications();
+        let mut notifications = client.notifications();
         let mut ready = notifications.iter();
         while let Some(more) = ready.next()? {
             payloads.push(more.payload().to_owned());
@@ -173,8 +191,10 @@ impl Listener {
 
     /// The current value of a row whose value was too large to announce.
     pub(crate) fn value_of(&mut self, group: &str, key: &str) -> Result<Vec<u8>, postgres::Error> {
-        Ok(self
-            .client
+        let Some(client) = self.client.as_mut() else {
+            return Ok(Vec::new());
+        };
+        Ok(client
             .query_opt(
                 "SELECT entry_value FROM entries WHERE group_name = $1 AND entry_key = $2",
                 &[&group.as_bytes(), &key.as_bytes()],

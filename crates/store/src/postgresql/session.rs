@@ -21,6 +21,22 @@ use postgres::{Client, NoTls, Row, Statement};
 use crate::error::Error;
 use crate::postgresql::schema;
 
+/// Runs `work` where the PostgreSQL client may block: here, or, when this thread is
+/// driving a tokio runtime (a store used from async code, or its last handle dropped
+/// there), on a short-lived thread of its own. The client runs a runtime of its own and
+/// would panic if it blocked inside another.
+pub(crate) fn outside_runtime<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        scope
+            .spawn(work)
+            .join()
+            .unwrap_or_else(|panicked| std::panic::resume_unwind(panicked))
+    })
+}
+
 /// The parameters of one statement.
 pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
 
@@ -61,7 +77,7 @@ impl PgSession {
             .client()
             .map_err(|source| crate::postgresql::error(OPERATION, "connect", source))?;
         if !read_only {
-            schema::ensure(client, schema_name.as_deref())
+            outside_runtime(|| schema::ensure(client, schema_name.as_deref()))
                 .map_err(|source| crate::postgresql::error(OPERATION, "ensure schema", source))?;
         }
         Ok(session)
@@ -95,7 +111,8 @@ impl PgSession {
         match &mut self.client {
             Some(client) => Ok(client),
             slot @ None => {
-                let mut client = self.config.connect(NoTls)?;
+                let config = &self.config;
+                let mut client = outside_runtime(|| config.connect(NoTls))?;
                 // PostgreSQL accepts a schema that does not exist yet in the path;
                 // `schema::ensure` creates it at open.
                 let mut setup = self.schema.as_deref().map_or_else(String::new, |schema| {
@@ -108,7 +125,7 @@ impl PgSession {
                     setup.push_str("SET default_transaction_read_only = on;");
                 }
                 if !setup.is_empty() {
-                    client.batch_execute(&setup)?;
+                    outside_runtime(|| client.batch_execute(&setup))?;
                 }
                 Ok(slot.insert(client))
             }
@@ -117,7 +134,9 @@ impl PgSession {
 
     /// Drops the client and its statements, so that the next call connects again.
     fn forget_client(&mut self) {
-        self.client = None;
+        if let Some(client) = self.client.take() {
+            outside_runtime(move || drop(client));
+        }
         self.statements.clear();
     }
 
@@ -133,20 +152,22 @@ impl PgSession {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client()?.prepare(sql)?;
+        let client = self.client()?;
+        let statement = outside_runtime(|| client.prepare(sql))?;
         self.statements.insert(sql, statement.clone());
         Ok(statement)
     }
 
     /// Runs `work` with the client and `sql` prepared, forgetting a lost client.
-    fn on_statement<T>(
+    fn on_statement<T: Send>(
         &mut self,
         sql: &'static str,
-        work: impl FnOnce(&mut Client, &Statement) -> Result<T, postgres::Error>,
+        work: impl FnOnce(&mut Client, &Statement) -> Result<T, postgres::Error> + Send,
     ) -> Result<T, postgres::Error> {
-        let outcome = self
-            .prepared(sql)
-            .and_then(|statement| work(self.client()?, &statement));
+        let outcome = self.prepared(sql).and_then(|statement| {
+            let client = self.client()?;
+            outside_runtime(|| work(client, &statement))
+        });
         if let Err(error) = &outcome {
             self.after_error(error);
         }
@@ -191,7 +212,9 @@ impl PgSession {
 
     /// Runs statements that take no parameters (`BEGIN`, `COMMIT`, savepoints).
     pub(crate) fn batch(&mut self, sql: &str) -> Result<(), postgres::Error> {
-        let outcome = self.client().and_then(|client| client.batch_execute(sql));
+        let outcome = self
+            .client()
+            .and_then(|client| outside_runtime(|| client.batch_execute(sql)));
         if let Err(error) = &outcome {
             self.after_error(error);
         }
@@ -218,7 +241,7 @@ impl PgSession {
     /// `ROLLBACK`, best effort: a connection that is gone has rolled back already.
     pub(crate) fn rollback(&mut self) {
         if let Some(client) = &mut self.client {
-            if let Err(error) = client.batch_execute("ROLLBACK") {
+            if let Err(error) = outside_runtime(|| client.batch_execute("ROLLBACK")) {
                 self.after_error(&error);
             }
         }
@@ -228,7 +251,7 @@ impl PgSession {
     pub(crate) fn close(mut self) -> Result<(), postgres::Error> {
         self.statements.clear();
         match self.client.take() {
-            Some(client) => client.close(),
+            Some(client) => outside_runtime(move || client.close()),
             None => Ok(()),
         }
     }
@@ -278,6 +301,13 @@ fn split_schema(url: &str) -> Result<(String, Option<String>), Error> {
         format!("{base}?{}", kept.join("&"))
     };
     Ok((url, schema))
+}
+
+impl Drop for PgSession {
+    /// Drops the client where it may block (see [`outside_runtime`]).
+    fn drop(&mut self) {
+        self.forget_client();
+    }
 }
 
 /// A schema name we accept: a plain SQL identifier, so it needs no escaping anywhere.

@@ -78,3 +78,14 @@ pub fn config() -> StoreConfig {
     }
     StoreConfig::new(":memory:")
 }
+
+/// The path (or URL) of a fresh, empty store on this run's backend.
+pub fn path() -> String {
+    if is_postgres() {
+        let url = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| {
+            panic!("{BACKEND_ENV}=postgres needs {POSTGRES_ENV}, the database URL")
+        });
+        return fresh_schema_url(&url);
+    }
+    ":memory:".to_owned()
+}
