@@ -7,9 +7,9 @@
 //! [`StorageError`], which the caller turns into the crate's [`Error`] with the
 //! operation's name.
 //!
-//! The parts of the store that still speak SQLite only (the journal, workspaces,
-//! compaction, raw SQL, export and import, stats, revisions) take the SQLite connection
-//! and refuse a PostgreSQL store with [`Error::Unsupported`].
+//! The parts of the store that still speak SQLite only (see the crate docs for the list)
+//! take the SQLite connection (`Database::with`, `with_connection`) and refuse a
+//! PostgreSQL store with [`Error::Unsupported`].
 
 use std::cell::{RefCell, RefMut};
 

@@ -8,8 +8,9 @@
 //!   rows.
 //! - `paging`: iterators that read a page at a time and hold no lock between pages.
 //!
-//! Nothing here knows of stores, namespaces or journals; a second backend (`PostgreSQL`)
-//! would sit beside this module behind the same boundary.
+//! Nothing here knows of stores, namespaces or journals. The second backend, PostgreSQL,
+//! sits beside this module (`postgresql`), behind the seam in `storage`; `connection`'s
+//! `Database` holds either kind of link.
 
 pub(crate) mod connection;
 pub(crate) mod paging;
