@@ -100,17 +100,6 @@ fn listen_round(
     }
 }
 
-/// Refuses, at open, settings a PostgreSQL store cannot honour yet.
-fn refuse_on_postgres(config: &StoreConfig) -> Result<()> {
-    if config.journal.is_some() {
-        return Err(Error::Unsupported {
-            operation: "store.open",
-            what: "the journal and InfluxDB shipping (open the store without a journal)".to_owned(),
-        });
-    }
-    Ok(())
-}
-
 /// The operation named by errors of the background purge.
 const BACKGROUND_PURGE: &str = "store.purge";
 
@@ -137,7 +126,6 @@ impl Engine {
         let read_only = config.read_only;
         let mut listen_source = None;
         let (link, has_change_feed) = if crate::postgresql::is_url(&config.database_path) {
-            refuse_on_postgres(&config)?;
             let url = config.database_path.to_string_lossy();
             let session = PgSession::open(&url, read_only)?;
             listen_source = Some(ListenSource {
@@ -154,10 +142,16 @@ impl Engine {
             (Link::Sqlite(connection), has_change_feed)
         };
         // Read-only: nothing that writes runs in the background (no purge, no shipping).
+        // On PostgreSQL the outbox ships on a connection of its own (see `outbox`).
+        let postgres_url = matches!(link, Link::Postgres(_))
+            .then(|| config.database_path.to_string_lossy().into_owned());
         let outbox = if read_only {
             None
         } else {
-            config.journal.as_ref().map(Outbox::new)
+            config
+                .journal
+                .as_ref()
+                .map(|journal| Outbox::new(journal, postgres_url))
         };
         Ok(Arc::new(Engine {
             database: Database::new(link, read_only, has_change_feed),

@@ -17,10 +17,13 @@ use crate::pipeline::point::{
     has_field, insert_point, parse_object, to_json, JournalEntry, Row, StoredPoint, NO_FIELD,
     SQL_UNARCHIVED, SQL_UNARCHIVED_IN_BUCKET,
 };
+use crate::postgresql::journal as pg;
 use crate::sqlite::query::{
-    first_keyword, is_sql_query, query_read_only, query_read_only_table, Inflate, Table,
+    first_keyword, is_sql_query, query_read_only, query_read_only_table, Inflate, QueryLimits,
+    Table,
 };
 use crate::sqlite::sql::now_ms;
+use crate::storage::{session, Conn, Link, StorageError};
 use crate::store::Store;
 
 /// SQL statements that are never read-only; named so that the refusal says `read-only`
@@ -126,23 +129,52 @@ impl Store {
         let fields_json = to_json(fields);
         let tags_json = to_json(tags);
         let is_shipping = self.engine.is_shipping();
-        let committed_at = self.engine.database.with_write_transaction(
-            OPERATION,
-            "write journal point",
-            |transaction| {
-                let committed_at = now_ms();
-                insert_point(
-                    transaction,
-                    &bucket,
-                    measurement,
-                    &fields_json,
-                    &tags_json,
-                    committed_at,
-                    is_shipping,
-                )?;
-                Ok(committed_at)
-            },
-        )?;
+        let committed_at = if self.engine.database.is_postgres() {
+            if measurement.contains('\0') {
+                return Err(Error::invalid_input(
+                    OPERATION,
+                    "measurement contains NUL, which PostgreSQL text cannot hold",
+                ));
+            }
+            self.engine.database.check_writable(OPERATION)?;
+            let mut point = StoredPoint {
+                entry_id: 0,
+                bucket: bucket.clone(),
+                measurement: measurement.to_owned(),
+                fields_json,
+                tags_json,
+                committed_at: 0,
+            };
+            // One statement writes the point and its outbox row, so they commit together.
+            self.engine
+                .database
+                .with_link(OPERATION, "write journal point", |connection| {
+                    let Conn::Postgres(cell) = connection else {
+                        return Err(StorageError::Unsupported("an SQLite store here"));
+                    };
+                    point.committed_at = now_ms();
+                    pg::insert_point(&mut *session(cell)?, &point, is_shipping)?;
+                    Ok(point.committed_at)
+                })?
+        } else {
+            self.engine.database.with_write_transaction(
+                OPERATION,
+                "write journal point",
+                |transaction| {
+                    let committed_at = now_ms();
+                    insert_point(
+                        transaction,
+                        &bucket,
+                        measurement,
+                        &fields_json,
+                        &tags_json,
+                        committed_at,
+                        is_shipping,
+                    )?;
+                    Ok(committed_at)
+                },
+            )?
+        };
         self.engine.point_committed();
         Ok(JournalEntry {
             bucket,
@@ -228,10 +260,61 @@ impl Store {
                     .collect(),
             });
         }
+        self.read_only_sql(OPERATION, trimmed)
+    }
+
+    /// Runs a caller's read-only SQL on either database, within the same limits: SQLite's
+    /// authorizer and progress handler, or PostgreSQL's `BEGIN READ ONLY` with a
+    /// statement timeout, always rolled back (see `postgresql::journal`).
+    fn read_only_sql(&self, operation: &'static str, sql: &str) -> Result<Table> {
         self.engine
             .database
-            .with_connection(OPERATION, |connection| {
-                query_read_only_table(connection, OPERATION, trimmed)
+            .with_link_raw(operation, |link| match link {
+                Link::Sqlite(connection) => query_read_only_table(connection, operation, sql),
+                Link::Postgres(cell) => {
+                    pg::query_read_only(cell.get_mut(), operation, sql, QueryLimits::DEFAULT)
+                }
+            })
+    }
+
+    /// The unarchived points, oldest first, from either database; with `bucket` and a
+    /// time range (Flux), only those.
+    fn unarchived_points(
+        &self,
+        operation: &'static str,
+        filter: Option<&flux::FluxQuery>,
+    ) -> Result<Vec<StoredPoint>> {
+        self.engine
+            .database
+            .with_link(operation, "read journal", |connection| match connection {
+                Conn::Sqlite(connection) => {
+                    let points = match filter {
+                        None => connection
+                            .prepare_cached(SQL_UNARCHIVED)?
+                            .query_map([], StoredPoint::from_row)?
+                            .collect::<rusqlite::Result<Vec<_>>>()?,
+                        Some(query) => connection
+                            .prepare_cached(SQL_UNARCHIVED_IN_BUCKET)?
+                            .query_map(
+                                params![query.bucket, query.start_ms, query.stop_ms],
+                                StoredPoint::from_row,
+                            )?
+                            .collect::<rusqlite::Result<Vec<_>>>()?,
+                    };
+                    Ok(points)
+                }
+                Conn::Postgres(cell) => {
+                    let mut session = session(cell)?;
+                    Ok(match filter {
+                        None => pg::unarchived(&mut session)?,
+                        Some(query) => pg::unarchived_in_bucket(
+                            &mut session,
+                            &query.bucket,
+                            query.start_ms,
+                            query.stop_ms,
+                        )?,
+                    })
+                }
             })
     }
 
@@ -242,23 +325,22 @@ impl Store {
         }
         let query = query.trim();
         if query.is_empty() {
-            return self
-                .engine
-                .database
-                .with(operation, "read journal", |connection| {
-                    let mut statement = connection.prepare_cached(SQL_UNARCHIVED)?;
-                    let points = statement.query_map([], StoredPoint::from_row)?;
-                    let mut rows = Vec::new();
-                    for point in points {
-                        let point = point?;
-                        let fields = parse_object(&point.fields_json);
-                        let tags = parse_object(&point.tags_json);
-                        rows.push(journal_row(point, fields, tags));
-                    }
-                    Ok(rows)
-                });
+            let points = self.unarchived_points(operation, None)?;
+            return Ok(points
+                .into_iter()
+                .map(|point| {
+                    let fields = parse_object(&point.fields_json);
+                    let tags = parse_object(&point.tags_json);
+                    journal_row(point, fields, tags)
+                })
+                .collect());
         }
         if is_sql_query(query) {
+            if self.engine.database.is_postgres() {
+                return Ok(self
+                    .read_only_sql(operation, query)?
+                    .into_objects(Inflate::JournalColumns));
+            }
             return self
                 .engine
                 .database
@@ -283,25 +365,16 @@ impl Store {
     fn query_flux(&self, operation: &'static str, source: &str) -> Result<Vec<Row>> {
         let query = flux::parse(source, now_ns())
             .map_err(|error| Error::query(operation, error.to_string(), None))?;
-        self.engine
-            .database
-            .with(operation, "read journal", |connection| {
-                let mut statement = connection.prepare_cached(SQL_UNARCHIVED_IN_BUCKET)?;
-                let points = statement.query_map(
-                    params![query.bucket, query.start_ms, query.stop_ms],
-                    StoredPoint::from_row,
-                )?;
-                let mut rows = Vec::new();
-                for point in points {
-                    let point = point?;
-                    let fields = parse_object(&point.fields_json);
-                    let tags = parse_object(&point.tags_json);
-                    if query.matches(&point.bucket, &point.measurement, &fields, &tags) {
-                        rows.push(journal_row(point, fields, tags));
-                    }
-                }
-                Ok(rows)
-            })
+        let points = self.unarchived_points(operation, Some(&query))?;
+        let mut rows = Vec::new();
+        for point in points {
+            let fields = parse_object(&point.fields_json);
+            let tags = parse_object(&point.tags_json);
+            if query.matches(&point.bucket, &point.measurement, &fields, &tags) {
+                rows.push(journal_row(point, fields, tags));
+            }
+        }
+        Ok(rows)
     }
 }
 

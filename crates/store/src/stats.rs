@@ -8,6 +8,7 @@ use rusqlite::Connection;
 use crate::error::{Error, Result};
 use crate::pipeline::outbox::{last_recorded_failure, Outbox};
 use crate::postgresql::entries as pg;
+use crate::postgresql::journal as pg_journal;
 use crate::sqlite::schema::MEMORY_PATH;
 use crate::sqlite::sql::now_ms;
 use crate::storage::{session, Conn, StorageError};
@@ -110,7 +111,9 @@ impl Store {
         // Read before the database so that a failure recorded meanwhile is not missed.
         let recent_error = self.engine.outbox().and_then(Outbox::last_error);
         if self.engine.database.is_postgres() {
-            return self.postgres_stats(OPERATION);
+            let mut stats = self.postgres_stats(OPERATION)?;
+            stats.last_export_error = recent_error.or(stats.last_export_error);
+            return Ok(stats);
         }
         let has_change_feed = self.engine.database.has_change_feed();
         let mut stats = self
@@ -126,18 +129,21 @@ impl Store {
 }
 
 impl Store {
-    /// The statistics of a PostgreSQL store: its entries, and the size of its table and
-    /// indexes as `file_size_bytes`. It has no journal, outbox or change history yet, so
-    /// those counts are 0.
+    /// The statistics of a PostgreSQL store: its entries, its journal and outbox, and the
+    /// size of its entries table and indexes as `file_size_bytes`. It has no change
+    /// history figures yet, so those counts are 0.
     fn postgres_stats(&self, operation: &'static str) -> Result<StoreStats> {
-        let [entries, groups, expired_unpurged, size] =
+        let ([entries, groups, expired_unpurged, size], journal) =
             self.engine
                 .database
                 .with_link(
                     operation,
                     "read statistics",
                     |connection| match connection {
-                        Conn::Postgres(cell) => Ok(pg::stats(&mut *session(cell)?)?),
+                        Conn::Postgres(cell) => {
+                            let mut session = session(cell)?;
+                            Ok((pg::stats(&mut session)?, pg_journal::stats(&mut session)?))
+                        }
                         Conn::Sqlite(_) => Err(StorageError::Unsupported("SQLite statistics here")),
                     },
                 )?;
@@ -146,6 +152,11 @@ impl Store {
             entries,
             groups,
             expired_unpurged,
+            journal_points: journal.points,
+            archived_points: journal.archived,
+            pending_exports: journal.pending,
+            failed_exports: journal.failed,
+            last_export_error: journal.last_failure,
             ..StoreStats::default()
         })
     }

@@ -1,4 +1,6 @@
-//! The journal: `commit_to_journal` and `query_journal` (empty, read-only SQL, Flux).
+//! The journal: `commit_to_journal` and `query_journal` (empty, read-only SQL, Flux), on
+//! this run's backend (see `backends`). Raw SQL names the same tables on both; where the
+//! two dialects differ (PRAGMA, blob literals, error texts) a test says so.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -6,12 +8,25 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 use store::{Error, JournalConfig, Store, StoreConfig};
 
+mod backends;
+
+/// A fresh store on this run's backend (SQLite in memory, or a PostgreSQL schema).
 fn memory() -> Store {
     Store::open_with(StoreConfig {
         purge_interval: Duration::ZERO,
-        ..StoreConfig::new(":memory:")
+        ..backends::config()
     })
-    .expect("open an in-memory store")
+    .expect("open a fresh store")
+}
+
+/// A fresh store with a journal whose InfluxDB is nowhere (port 9: nothing listens).
+fn with_unreachable_journal() -> Store {
+    Store::open_with(StoreConfig {
+        journal: Some(JournalConfig::new("http://127.0.0.1:9", "core", "events")),
+        purge_interval: Duration::ZERO,
+        ..backends::config()
+    })
+    .expect("open")
 }
 
 fn object(value: Value) -> Map<String, Value> {
@@ -84,12 +99,7 @@ fn commit_to_journal_good_stores_sorted_compact_json() {
 
 #[test]
 fn commit_to_journal_good_uses_configured_bucket() {
-    let store = Store::open_with(StoreConfig {
-        journal: Some(JournalConfig::new("http://127.0.0.1:9", "core", "events")),
-        purge_interval: Duration::ZERO,
-        ..StoreConfig::new(":memory:")
-    })
-    .expect("open");
+    let store = with_unreachable_journal();
     let entry = store
         .commit_to_journal("m", &object(json!({"v": 1})), &BTreeMap::new())
         .expect("commit");
@@ -122,12 +132,7 @@ fn commit_to_journal_bad_empty_measurement() {
 
 #[test]
 fn commit_to_journal_bad_no_field_is_refused_and_writes_nothing() {
-    let store = Store::open_with(StoreConfig {
-        journal: Some(JournalConfig::new("http://127.0.0.1:9", "core", "events")),
-        purge_interval: Duration::ZERO,
-        ..StoreConfig::new(":memory:")
-    })
-    .expect("open");
+    let store = with_unreachable_journal();
     for fields in [
         json!({}),
         json!({"gone": null}),
@@ -213,11 +218,17 @@ fn query_journal_good_empty_query_returns_eight_keys_in_order() {
 fn query_journal_good_sql_maps_types_and_inflates() {
     let store = memory();
     commit(&store, "m", json!({"n": 1}), &[("k", "v")]);
+    // The same bytes, in each dialect's spelling of a blob.
+    let blob = if backends::is_postgres() {
+        "'\\x41'::bytea"
+    } else {
+        "x'41'"
+    };
     let rows = store
-        .query_journal(
+        .query_journal(&format!(
             "select entry_id, measurement, fields_json, tags_json, 2.5 AS real, \
-             NULL AS missing, x'41' AS blob, 1 AS twice, 2 AS twice FROM journal_entries",
-        )
+             NULL AS missing, {blob} AS blob, 1 AS twice, 2 AS twice FROM journal_entries"
+        ))
         .expect("raw SQL");
     let row = &rows[0];
     assert_eq!(row["entry_id"], 1);
@@ -237,13 +248,25 @@ fn query_journal_good_with_explain_pragma() {
         .query_journal("WITH x AS (SELECT COUNT(*) AS n FROM journal_entries) SELECT n FROM x;")
         .expect("WITH");
     assert_eq!(rows[0]["n"], 1);
-    assert!(!store
-        .query_journal("EXPLAIN QUERY PLAN SELECT * FROM journal_entries")
-        .expect("EXPLAIN")
-        .is_empty());
-    let columns = store
-        .query_journal("PRAGMA table_info(journal_entries)")
-        .expect("PRAGMA");
+    let explain = if backends::is_postgres() {
+        "EXPLAIN SELECT * FROM journal_entries"
+    } else {
+        "EXPLAIN QUERY PLAN SELECT * FROM journal_entries"
+    };
+    assert!(!store.query_journal(explain).expect("EXPLAIN").is_empty());
+    let columns = if backends::is_postgres() {
+        store
+            .query_journal(
+                "SELECT column_name AS name FROM information_schema.columns
+                WHERE table_schema = current_schema() AND table_name = 'journal_entries'
+                ORDER BY ordinal_position",
+            )
+            .expect("information_schema")
+    } else {
+        store
+            .query_journal("PRAGMA table_info(journal_entries)")
+            .expect("PRAGMA")
+    };
     let names: Vec<&str> = columns
         .iter()
         .filter_map(|row| row["name"].as_str())
@@ -268,19 +291,30 @@ fn query_journal_bad_sql_that_writes_is_refused_and_changes_nothing() {
     let store = memory();
     commit(&store, "m", json!({"v": 1}), &[]);
     store.set("config", "colour", "blue").expect("set");
-    for sql in [
+    let mut writes = vec![
         "DELETE FROM journal_entries",
         "SELECT 1; DELETE FROM journal_entries",
         "select 1;\n drop table entries",
         "WITH doomed AS (SELECT 1) DELETE FROM journal_entries",
-        "PRAGMA user_version = 7",
-        "PRAGMA journal_mode=DELETE",
         "ATTACH DATABASE 'other.db' AS other",
         "insert into entries values ('a', 'b', 'c', NULL)",
         "UPDATE entries SET entry_value = 'x'",
         "VACUUM",
         "BEGIN",
-    ] {
+    ];
+    if backends::is_postgres() {
+        // Writes PostgreSQL's READ ONLY transaction refuses, whatever their first word.
+        writes.extend([
+            "WITH doomed AS (DELETE FROM journal_entries RETURNING 1) SELECT * FROM doomed",
+            "SELECT * INTO copied FROM journal_entries",
+            "SELECT * FROM journal_entries FOR UPDATE",
+            "SELECT nextval(pg_get_serial_sequence('journal_entries', 'entry_id'))",
+            "SELECT 1; SELECT 2",
+        ]);
+    } else {
+        writes.extend(["PRAGMA user_version = 7", "PRAGMA journal_mode=DELETE"]);
+    }
+    for sql in writes {
         let error = store.query_journal(sql).expect_err(sql);
         assert!(matches!(error, Error::Query { .. }), "{sql}: {error:?}");
         assert!(error.to_string().contains("read-only"), "{sql}: {error}");
@@ -291,8 +325,15 @@ fn query_journal_bad_sql_that_writes_is_refused_and_changes_nothing() {
     }
     assert_eq!(store.query_journal("").expect("query").len(), 1);
     assert_eq!(store.get("config", "colour").expect("get"), "blue");
-    let version = store.query_journal("PRAGMA user_version").expect("pragma");
-    assert_eq!(version[0]["user_version"], 0);
+    if backends::is_postgres() {
+        let copied = store
+            .query_journal("SELECT to_regclass('copied') IS NULL AS gone")
+            .expect("catalogue");
+        assert_eq!(copied[0]["gone"], 1, "SELECT INTO created no table");
+    } else {
+        let version = store.query_journal("PRAGMA user_version").expect("pragma");
+        assert_eq!(version[0]["user_version"], 0);
+    }
     assert!(!std::path::Path::new("other.db").exists());
 }
 
@@ -325,26 +366,37 @@ fn query_journal_bad_sql_error_is_a_query_error() {
         .query_journal("SELECT * FROM no_such_table")
         .expect_err("missing table");
     assert!(matches!(error, Error::Query { .. }), "{error:?}");
-    assert!(error.to_string().contains("no such table"), "{error}");
-    assert!(std::error::Error::source(&error).is_some());
+    if backends::is_postgres() {
+        // PostgreSQL's own message and SQLSTATE, in the text (the error's source is
+        // SQLite's type, so it has none here).
+        let message = error.to_string();
+        assert!(
+            message.contains(r#"relation "no_such_table" does not exist"#),
+            "{message}"
+        );
+        assert!(message.contains("42P01"), "{message}");
+    } else {
+        assert!(error.to_string().contains("no such table"), "{error}");
+        assert!(std::error::Error::source(&error).is_some());
+    }
 }
 
 #[test]
 fn query_journal_good_sql_sees_archived_rows_flux_does_not() {
     let directory = tempfile::tempdir().expect("temp dir");
-    let path = directory.path().join("store.db");
+    let path = if backends::is_postgres() {
+        backends::path()
+    } else {
+        directory.path().join("store.db").display().to_string()
+    };
     let store = Store::open(&path).expect("open");
     commit(&store, "old", json!({"v": 1}), &[]);
     commit(&store, "new", json!({"v": 1}), &[]);
     store.close().expect("close");
-    let connection = rusqlite::Connection::open(&path).expect("open directly");
-    connection
-        .execute(
-            "UPDATE journal_entries SET archived_at = 1 WHERE measurement = 'old'",
-            [],
-        )
-        .expect("archive by hand");
-    drop(connection);
+    backends::execute_directly(
+        &path,
+        "UPDATE journal_entries SET archived_at = 1 WHERE measurement = 'old'",
+    );
     let store = Store::open(&path).expect("reopen");
     assert_eq!(
         measurements(&store.query_journal("").expect("empty")),
@@ -465,8 +517,12 @@ fn query_journal_bad_flux_unparsable_time() {
     assert!(error.to_string().contains("parse"), "{error}");
 }
 
+/// About SQLite files: a journal table written by the Go package.
 #[test]
 fn open_good_adds_archive_name_to_a_go_journal_table() {
+    if backends::is_postgres() {
+        return;
+    }
     let directory = tempfile::tempdir().expect("temp dir");
     let path = directory.path().join("go.db");
     let connection = rusqlite::Connection::open(&path).expect("create");

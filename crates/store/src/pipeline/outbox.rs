@@ -22,6 +22,16 @@
 //! second time. Two processes (or two `Store`s) shipping the same file's outbox at the
 //! same moment can still both send a row: the lock is per store, not a claim in the
 //! file.
+//!
+//! **On PostgreSQL** several servers ship one outbox, so the claim is in the database:
+//! each batch is read with `FOR UPDATE SKIP LOCKED` inside a transaction that stays open
+//! while the request is in flight and, once InfluxDB has answered, deletes (or puts off,
+//! or marks failed) exactly the rows it claimed before it commits. No two servers ever
+//! send the same row at the same time; a row goes out twice only when an answer is lost
+//! (the claiming server died or its connection broke after InfluxDB stored the batch),
+//! as with any at-least-once delivery. That transaction runs on a connection of the
+//! outbox's own ([`PgShipping`]), opened at the first batch, so that a request in flight
+//! never holds the store's connection and commits go on meanwhile.
 
 use std::sync::{Mutex, MutexGuard};
 use std::thread;
@@ -34,6 +44,8 @@ use crate::error::{Error, Result};
 use crate::pipeline::influx::{agent, Agent, SendFailure, Target};
 use crate::pipeline::line_protocol::line;
 use crate::pipeline::point::{parse_object, to_json, StoredPoint};
+use crate::postgresql::journal as pg;
+use crate::postgresql::session::PgSession;
 use crate::sqlite::connection::Database;
 use crate::sqlite::sql::{now_ms, text};
 use crate::sync::lock;
@@ -61,6 +73,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
 /// How long the shipper waits after the outbox itself could not be read or written.
 const DATABASE_RETRY: Duration = Duration::from_secs(1);
+/// On PostgreSQL, how soon the shipper looks again when every pending row is claimed by
+/// another server's batch in flight: that server settles them itself, and should it die
+/// its claim ends with its connection and the rows are this server's to ship.
+const CLAIMED_RECHECK: Duration = Duration::from_secs(2);
 
 /// The due pending rows with their points, oldest first. A `LEFT JOIN`, so that an outbox
 /// row whose journal row has gone (removed by another program) is found and dropped.
@@ -98,17 +114,57 @@ pub(crate) struct Outbox {
     agent: Agent,
     /// Held while one batch is read, sent and settled, so that `flush_journal`, the
     /// shipper and `close` never send the same row at the same time.
-    batch: Mutex<()>,
+    batch: Mutex<Shipping>,
     /// The most recent failure since open; cleared by the next batch InfluxDB accepts.
     last_error: Mutex<Option<String>>,
 }
 
+/// What the batch lock guards: for a PostgreSQL store, the outbox's own session.
+struct Shipping {
+    postgres: Option<PgShipping>,
+}
+
+/// The outbox's connection to PostgreSQL, opened at the first batch and kept (it
+/// reconnects after a loss like every session). The claim transaction of a batch stays
+/// open on it while the request to InfluxDB is in flight, which the store's own
+/// connection, shared by every call, must not do.
+pub(crate) struct PgShipping {
+    url: String,
+    session: Option<PgSession>,
+}
+
+impl PgShipping {
+    /// The session, opened on first use; errors name `operation`.
+    fn session(&mut self, operation: &'static str) -> Result<&mut PgSession> {
+        match &mut self.session {
+            Some(session) => Ok(session),
+            slot @ None => {
+                let session = PgSession::open(&self.url, false).map_err(|error| match error {
+                    Error::Postgres {
+                        context, source, ..
+                    } => Error::Postgres {
+                        operation,
+                        context: format!("open the outbox's connection: {context}"),
+                        source,
+                    },
+                    other => other,
+                })?;
+                Ok(slot.insert(session))
+            }
+        }
+    }
+}
+
 impl Outbox {
-    pub(crate) fn new(journal: &JournalConfig) -> Outbox {
+    /// The outbox of a store with `journal` configured; `postgres_url` is the store's URL
+    /// when it lives in PostgreSQL.
+    pub(crate) fn new(journal: &JournalConfig, postgres_url: Option<String>) -> Outbox {
         Outbox {
             target: Target::new(journal),
             agent: agent(CONNECT_TIMEOUT, REQUEST_TIMEOUT),
-            batch: Mutex::new(()),
+            batch: Mutex::new(Shipping {
+                postgres: postgres_url.map(|url| PgShipping { url, session: None }),
+            }),
             last_error: Mutex::new(None),
         }
     }
@@ -119,23 +175,36 @@ impl Outbox {
         // A request still in flight (the shipper's, or a flush on another thread) holds
         // the batch lock: wait a little for its answer to be settled (see
         // `Access::settle`), but not for the whole request timeout.
-        let Some(guard) = self.batch_lock_within(CLOSE_WAIT_FOR_SHIPPER) else {
+        let Some(mut guard) = self.batch_lock_within(CLOSE_WAIT_FOR_SHIPPER) else {
             log::warn!("{CLOSE}: a request to InfluxDB is still in flight; not waiting");
             return;
         };
         let agent = agent(CLOSE_CONNECT_TIMEOUT, CLOSE_REQUEST_TIMEOUT);
         let deadline = Instant::now() + CLOSE_REQUEST_TIMEOUT;
         while Instant::now() < deadline {
-            match self.ship_batch_locked(&guard, database, Access::Closing, &agent, Due::All) {
+            match self.ship_batch_locked(&mut guard, database, Access::Closing, &agent, Due::All) {
                 Ok(Batch::Shipped(_) | Batch::Dropped) => {}
-                Ok(Batch::Empty) => return,
+                Ok(Batch::Empty) => break,
                 Err(failure) => {
                     log::warn!(
                         "{}; the points stay queued for the next open",
                         failure.error
                     );
-                    return;
+                    break;
                 }
+            }
+        }
+        // The outbox's own PostgreSQL connection ends with the store.
+        let session = guard
+            .postgres
+            .as_mut()
+            .and_then(|postgres| postgres.session.take());
+        if let Some(session) = session {
+            if let Err(error) = session.close() {
+                log::warn!(
+                    "{CLOSE}: close the outbox's connection: PostgreSQL: {}",
+                    crate::postgresql::describe(&error)
+                );
             }
         }
     }
@@ -155,7 +224,7 @@ impl Outbox {
     }
 
     /// The batch lock, if it comes free within `wait` (polled: `Mutex` has no timed lock).
-    fn batch_lock_within(&self, wait: Duration) -> Option<MutexGuard<'_, ()>> {
+    fn batch_lock_within(&self, wait: Duration) -> Option<MutexGuard<'_, Shipping>> {
         let deadline = Instant::now() + wait;
         loop {
             match self.batch.try_lock() {
@@ -187,13 +256,13 @@ impl Outbox {
         access: Access,
         due: Due,
     ) -> Result<Batch, Box<Failure>> {
-        let guard = lock(&self.batch);
-        self.ship_batch_locked(&guard, database, access, &self.agent, due)
+        let mut guard = lock(&self.batch);
+        self.ship_batch_locked(&mut guard, database, access, &self.agent, due)
     }
 
     fn ship_batch_locked(
         &self,
-        _batch: &MutexGuard<'_, ()>,
+        shipping: &mut Shipping,
         database: &Database,
         access: Access,
         agent: &Agent,
@@ -204,6 +273,9 @@ impl Outbox {
             Due::Now => now,
             Due::All => i64::MAX,
         };
+        if let Some(postgres) = shipping.postgres.as_mut() {
+            return self.ship_claimed(postgres, access.operation(), agent, due_before, now);
+        }
         let rows = access.run(database, "read the export outbox", |connection| {
             read_due(connection, due_before)
         })?;
@@ -229,47 +301,174 @@ impl Outbox {
         sent: Result<(), SendFailure>,
         now: i64,
     ) -> Result<Batch, Box<Failure>> {
-        let operation = access.operation();
+        let verdict = Verdict::of(batch, sent, now);
         // Settled even when close has begun since the request went out: see
         // `Access::settle`.
-        match sent {
-            Ok(()) => {
-                access.settle(database, "mark exported points", |connection| {
-                    let transaction = immediate(connection)?;
-                    delete_rows(&transaction, &batch.sent)?;
-                    delete_rows(&transaction, &batch.dropped)?;
-                    transaction.commit()
-                })?;
+        access.settle(database, verdict.context(), |connection| {
+            let transaction = immediate(connection)?;
+            let ids = to_json(&batch.sent);
+            match &verdict {
+                Verdict::Delivered => delete_rows(&transaction, &batch.sent)?,
+                Verdict::RetryLater {
+                    next_attempt_at,
+                    summary,
+                    ..
+                } => {
+                    transaction
+                        .prepare_cached(SQL_RETRY_LATER)?
+                        .execute(params![ids, next_attempt_at, summary])?;
+                }
+                Verdict::Failed { summary, .. } => {
+                    transaction
+                        .prepare_cached(SQL_FAIL)?
+                        .execute(params![ids, now, summary])?;
+                }
+            }
+            delete_rows(&transaction, &batch.dropped)?;
+            transaction.commit()
+        })?;
+        self.conclude(verdict, access.operation(), batch)
+    }
+
+    /// Reports a settled batch: the count InfluxDB acknowledged, or its failure; and
+    /// keeps the outcome for `Store::stats`.
+    fn conclude(
+        &self,
+        verdict: Verdict,
+        operation: &'static str,
+        batch: &PreparedBatch,
+    ) -> Result<Batch, Box<Failure>> {
+        match verdict {
+            Verdict::Delivered => {
                 self.record_outcome(None);
                 Ok(Batch::Shipped(batch.sent.len()))
             }
-            Err(failure) => {
-                let is_transient = failure.is_transient();
-                let summary = failure.summary();
-                let wait = backoff(batch.max_attempts.saturating_add(1), failure.retry_after);
-                let next_attempt_at = now.saturating_add(millis(wait));
-                access.settle(database, "record the export failure", |connection| {
-                    let transaction = immediate(connection)?;
-                    let ids = to_json(&batch.sent);
-                    if is_transient {
-                        transaction
-                            .prepare_cached(SQL_RETRY_LATER)?
-                            .execute(params![ids, next_attempt_at, summary])?;
-                    } else {
-                        transaction
-                            .prepare_cached(SQL_FAIL)?
-                            .execute(params![ids, now, summary])?;
-                    }
-                    delete_rows(&transaction, &batch.dropped)?;
-                    transaction.commit()
-                })?;
+            Verdict::RetryLater {
+                wait,
+                summary,
+                failure,
+                ..
+            } => {
                 self.record_outcome(Some(summary));
                 Err(Box::new(Failure {
                     error: failure.into_error(operation, batch.sent.len()),
-                    retry_at: is_transient.then(|| Instant::now() + wait),
+                    retry_at: Some(Instant::now() + wait),
+                }))
+            }
+            Verdict::Failed { summary, failure } => {
+                self.record_outcome(Some(summary));
+                Err(Box::new(Failure {
+                    error: failure.into_error(operation, batch.sent.len()),
+                    retry_at: None,
                 }))
             }
         }
+    }
+
+    /// One batch on PostgreSQL: claims the due rows in a transaction on the outbox's own
+    /// session, sends them with that transaction open, records the answer and commits;
+    /// any failure of the database rolls back, which ends the claim (see the module
+    /// docs).
+    fn ship_claimed(
+        &self,
+        postgres: &mut PgShipping,
+        operation: &'static str,
+        agent: &Agent,
+        due_before: i64,
+        now: i64,
+    ) -> Result<Batch, Box<Failure>> {
+        let session = postgres.session(operation)?;
+        let failed = |context: &'static str| {
+            move |source: postgres::Error| crate::postgresql::error(operation, context, source)
+        };
+        session
+            .batch("BEGIN")
+            .map_err(failed("read the export outbox"))?;
+        let outcome = self.ship_claimed_in(session, operation, agent, due_before, now);
+        if outcome.is_err() {
+            session.rollback();
+        }
+        outcome?
+    }
+
+    /// [`Outbox::ship_claimed`] inside its transaction: the outer error is the database's
+    /// (the caller rolls back); the inner result is the batch's, the transaction ended.
+    fn ship_claimed_in(
+        &self,
+        session: &mut PgSession,
+        operation: &'static str,
+        agent: &Agent,
+        due_before: i64,
+        now: i64,
+    ) -> Result<Result<Batch, Box<Failure>>> {
+        let failed = |context: &'static str| {
+            move |source: postgres::Error| crate::postgresql::error(operation, context, source)
+        };
+        let limit = i64::try_from(MAX_BATCH_POINTS).unwrap_or(i64::MAX);
+        let rows = pg::claim_due(session, due_before, limit)
+            .map_err(failed("read the export outbox"))?
+            .into_iter()
+            .map(|row| DueRow {
+                entry_id: row.entry_id,
+                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+                point: row.point,
+            })
+            .collect();
+        let Some(batch) = PreparedBatch::from_rows(rows) else {
+            session.rollback();
+            return Ok(Ok(Batch::Empty));
+        };
+        if batch.body.is_empty() {
+            pg::delete_rows(session, &batch.dropped).map_err(failed("drop unsendable points"))?;
+            session.commit().map_err(failed("drop unsendable points"))?;
+            return Ok(Ok(Batch::Dropped));
+        }
+        let sent = self.target.send(agent, &batch.bucket, &batch.body);
+        let verdict = Verdict::of(&batch, sent, now);
+        let context = verdict.context();
+        match &verdict {
+            Verdict::Delivered => pg::delete_rows(session, &batch.sent),
+            Verdict::RetryLater {
+                next_attempt_at,
+                summary,
+                ..
+            } => pg::retry_later(session, &batch.sent, *next_attempt_at, summary),
+            Verdict::Failed { summary, .. } => pg::fail_rows(session, &batch.sent, now, summary),
+        }
+        .and_then(|()| pg::delete_rows(session, &batch.dropped))
+        .and_then(|()| session.commit())
+        .map_err(failed(context))?;
+        Ok(self.conclude(verdict, operation, &batch))
+    }
+
+    /// When the shipper should look at the outbox again: `None` when nothing is pending,
+    /// else the earliest time a pending row is due (on PostgreSQL, of the rows no other
+    /// server has claimed; see [`CLAIMED_RECHECK`]).
+    fn next_due(&self, database: &Database) -> Result<Option<Instant>> {
+        let next_attempt_at = {
+            let mut guard = lock(&self.batch);
+            match guard.postgres.as_mut() {
+                Some(postgres) => {
+                    let session = postgres.session(BACKGROUND)?;
+                    match pg::next_due(session).map_err(|source| {
+                        crate::postgresql::error(BACKGROUND, "read the export outbox", source)
+                    })? {
+                        (Some(unclaimed), _) => Some(unclaimed),
+                        (None, Some(_)) => {
+                            return Ok(Some(Instant::now() + CLAIMED_RECHECK));
+                        }
+                        (None, None) => None,
+                    }
+                }
+                None => database.with(BACKGROUND, "read the export outbox", |connection| {
+                    connection.query_row(SQL_NEXT_DUE, [], |row| row.get::<_, Option<i64>>(0))
+                })?,
+            }
+        };
+        Ok(next_attempt_at.map(|next_attempt_at| {
+            let wait = u64::try_from(next_attempt_at.saturating_sub(now_ms())).unwrap_or(0);
+            Instant::now() + Duration::from_millis(wait)
+        }))
     }
 
     /// What the shipper thread does when woken: ships every due batch, then says when to
@@ -304,15 +503,9 @@ impl Outbox {
                 }
             }
         }
-        let next_due = database.with(BACKGROUND, "read the export outbox", |connection| {
-            connection.query_row(SQL_NEXT_DUE, [], |row| row.get::<_, Option<i64>>(0))
-        });
-        match next_due {
+        match self.next_due(database) {
             Ok(None) => NextRound::Idle,
-            Ok(Some(next_attempt_at)) => {
-                let wait = u64::try_from(next_attempt_at.saturating_sub(now_ms())).unwrap_or(0);
-                NextRound::At(Instant::now() + Duration::from_millis(wait))
-            }
+            Ok(Some(due)) => NextRound::At(due),
             Err(Error::Closed { .. }) => NextRound::Stop,
             Err(error) => {
                 log::warn!("{error}; retrying in {DATABASE_RETRY:?}");
@@ -386,6 +579,54 @@ impl Access {
         work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
     ) -> Result<T> {
         database.with_while_closing(self.operation(), context, work)
+    }
+}
+
+/// What InfluxDB's answer means for the rows of a batch.
+enum Verdict {
+    /// Accepted: the rows go.
+    Delivered,
+    /// A transient failure: the rows wait `wait`, until `next_attempt_at`.
+    RetryLater {
+        next_attempt_at: i64,
+        wait: Duration,
+        summary: String,
+        failure: SendFailure,
+    },
+    /// A permanent refusal: the rows are kept, marked failed, never retried.
+    Failed {
+        summary: String,
+        failure: SendFailure,
+    },
+}
+
+impl Verdict {
+    fn of(batch: &PreparedBatch, sent: Result<(), SendFailure>, now: i64) -> Verdict {
+        match sent {
+            Ok(()) => Verdict::Delivered,
+            Err(failure) => {
+                let summary = failure.summary();
+                if failure.is_transient() {
+                    let wait = backoff(batch.max_attempts.saturating_add(1), failure.retry_after);
+                    Verdict::RetryLater {
+                        next_attempt_at: now.saturating_add(millis(wait)),
+                        wait,
+                        summary,
+                        failure,
+                    }
+                } else {
+                    Verdict::Failed { summary, failure }
+                }
+            }
+        }
+    }
+
+    /// What recording it is, for an error of the database.
+    fn context(&self) -> &'static str {
+        match self {
+            Verdict::Delivered => "mark exported points",
+            Verdict::RetryLater { .. } | Verdict::Failed { .. } => "record the export failure",
+        }
     }
 }
 

@@ -6,6 +6,8 @@
 //! - `changes`: revisions and the change history, and the write functions that keep them.
 //! - `entries`: the statements of the `entries` table, the same operations as SQLite's.
 //! - `notify`: change events between servers (`LISTEN`/`NOTIFY`).
+//! - `journal`: the journal and its InfluxDB outbox (claimed with `SKIP LOCKED`), and
+//!   read-only SQL from callers.
 //!
 //! What differs from SQLite, and why:
 //! - **Bytes, not text.** Group names, keys and values are `BYTEA`: they compare byte by
@@ -24,6 +26,7 @@
 
 pub(crate) mod changes;
 pub(crate) mod entries;
+pub(crate) mod journal;
 pub(crate) mod notify;
 pub(crate) mod schema;
 pub(crate) mod session;

@@ -72,6 +72,7 @@ pub(crate) fn ensure(client: &mut Client, schema: Option<&str>) -> Result<(), po
         return transaction.commit();
     }
     transaction.batch_execute(CREATE_TABLES)?;
+    transaction.batch_execute(crate::postgresql::journal::CREATE_JOURNAL)?;
     transaction.batch_execute(changes::CREATE_CHANGE_FEED)?;
     transaction.batch_execute(notify::CREATE_FUNCTION)?;
     let has_trigger: bool = transaction

@@ -108,7 +108,7 @@ pub struct Table {
 impl Table {
     /// The rows as maps, one key per column name (a repeated name keeps the last value),
     /// with `fields`/`tags` added per `inflate`.
-    fn into_objects(self, inflate: Inflate) -> Vec<Map<String, Value>> {
+    pub(crate) fn into_objects(self, inflate: Inflate) -> Vec<Map<String, Value>> {
         let Table { columns, rows } = self;
         rows.into_iter()
             .map(|values| {

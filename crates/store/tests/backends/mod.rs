@@ -89,3 +89,22 @@ pub fn path() -> String {
     }
     ":memory:".to_owned()
 }
+
+/// Runs `sql` (one or more statements) on the database of the store at `path` directly,
+/// as another program would: an SQLite file, or the PostgreSQL schema of a URL from
+/// [`path`] or [`fresh_schema_url`].
+pub fn execute_directly(path: &str, sql: &str) {
+    if !path.starts_with("postgres") {
+        let connection = rusqlite::Connection::open(path).expect("open the file directly");
+        connection.execute_batch(sql).expect("run SQL directly");
+        return;
+    }
+    let (base, schema) = path
+        .rsplit_once("schema=")
+        .expect("a URL with a schema parameter");
+    let base = base.trim_end_matches(['?', '&']);
+    let mut client = postgres::Client::connect(base, postgres::NoTls).expect("connect directly");
+    client
+        .batch_execute(&format!("SET search_path TO \"{schema}\"; {sql}"))
+        .expect("run SQL directly");
+}
