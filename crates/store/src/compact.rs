@@ -54,8 +54,10 @@ use crate::pipeline::archive::{
 };
 use crate::pipeline::calendar::compact_stamp;
 use crate::pipeline::point::StoredPoint;
+use crate::postgresql::archive as pg;
 use crate::sqlite::paging::{Paged, PAGE_SIZE};
 use crate::sqlite::sql::{now_ms, text, to_sql_integer};
+use crate::storage::{session, Conn};
 use crate::store::Store;
 
 /// The default output directory of a `":memory:"` store, as in the Go package.
@@ -178,14 +180,16 @@ impl Store {
             log::warn!("{error} (finishing an interrupted archive; retried next time)");
         }
         self.remove_stray_temporaries(OPERATION, output);
-        let highest: i64 = self
-            .engine
-            .database
-            .with(OPERATION, "read journal", |connection| {
-                connection
+        let highest: i64 = self.engine.database.with_link(
+            OPERATION,
+            "read journal",
+            |connection| match connection {
+                Conn::Sqlite(connection) => Ok(connection
                     .prepare_cached(SQL_MAX_ENTRY_ID)?
-                    .query_row([], |row| row.get(0))
-            })?;
+                    .query_row([], |row| row.get(0))?),
+                Conn::Postgres(cell) => Ok(pg::max_entry_id(&mut *session(cell)?)?),
+            },
+        )?;
         let mut points = self.selection(cutoff, highest).peekable();
         if points.peek().is_none() {
             return Ok(None);
@@ -239,24 +243,45 @@ impl Store {
         let is_marked =
             self.engine
                 .database
-                .with(OPERATION, "mark archived points", |connection| {
-                    let transaction = rusqlite::Transaction::new_unchecked(
-                        connection,
-                        rusqlite::TransactionBehavior::Immediate,
-                    )?;
-                    let now = now_ms();
-                    let marked = transaction
-                        .prepare_cached(SQL_MARK_ARCHIVED)?
-                        .execute(params![now, name, cutoff, highest])?;
-                    if marked as u64 != written {
-                        return Ok(false);
-                    }
-                    transaction
-                        .prepare_cached(SQL_INSERT_ARCHIVE)?
-                        .execute(params![name, final_text, temporary_text, now])?;
-                    transaction.commit()?;
-                    Ok(true)
-                })?;
+                .with_link(
+                    OPERATION,
+                    "mark archived points",
+                    |connection| match connection {
+                        Conn::Sqlite(connection) => {
+                            let transaction = rusqlite::Transaction::new_unchecked(
+                                connection,
+                                rusqlite::TransactionBehavior::Immediate,
+                            )?;
+                            let now = now_ms();
+                            let marked = transaction
+                                .prepare_cached(SQL_MARK_ARCHIVED)?
+                                .execute(params![now, name, cutoff, highest])?;
+                            if marked as u64 != written {
+                                return Ok(false);
+                            }
+                            transaction
+                                .prepare_cached(SQL_INSERT_ARCHIVE)?
+                                .execute(params![name, final_text, temporary_text, now])?;
+                            transaction.commit()?;
+                            Ok(true)
+                        }
+                        Conn::Postgres(cell) => {
+                            let archive = pg::Archive {
+                                name,
+                                final_path: &final_text,
+                                temporary_path: &temporary_text,
+                            };
+                            Ok(pg::mark_archived(
+                                &mut *session(cell)?,
+                                &archive,
+                                now_ms(),
+                                cutoff,
+                                highest,
+                                written,
+                            )?)
+                        }
+                    },
+                )?;
         if is_marked {
             Ok(())
         } else {
@@ -274,21 +299,23 @@ impl Store {
         cutoff: i64,
         highest: i64,
     ) -> impl Iterator<Item = Result<StoredPoint>> + '_ {
-        self.point_pages(
-            OPERATION,
-            SQL_SELECTION_PAGE,
-            vec![SqlValue::Integer(cutoff), SqlValue::Integer(highest)],
-        )
+        self.point_pages(OPERATION, Pages::Selection { cutoff, highest })
     }
 
-    /// Points read with `sql` (see [`SQL_SELECTION_PAGE`] for its parameters) in
-    /// (`committed_at`, `entry_id`) pages, holding the connection only while a page is read.
+    /// Points read in (`committed_at`, `entry_id`) pages, holding the connection only
+    /// while a page is read.
     fn point_pages(
         &self,
         operation: &'static str,
-        sql: &'static str,
-        filter: Vec<SqlValue>,
+        pages: Pages,
     ) -> impl Iterator<Item = Result<StoredPoint>> + '_ {
+        let (sql, filter) = match &pages {
+            Pages::Selection { cutoff, highest } => (
+                SQL_SELECTION_PAGE,
+                vec![SqlValue::Integer(*cutoff), SqlValue::Integer(*highest)],
+            ),
+            Pages::Archive(name) => (SQL_ARCHIVE_ROWS_PAGE, vec![SqlValue::Text(name.clone())]),
+        };
         Paged::new(move |cursor: Option<&StoredPoint>| {
             let (after_committed_at, after_entry_id) = cursor
                 .map_or((i64::MIN, i64::MIN), |last| {
@@ -301,15 +328,35 @@ impl Store {
             ];
             self.engine
                 .database
-                .with(operation, "read journal page", |connection| {
-                    connection
-                        .prepare_cached(sql)?
-                        .query_map(
-                            params_from_iter(page.iter().chain(filter.iter())),
-                            StoredPoint::from_row,
-                        )?
-                        .collect()
-                })
+                .with_link(
+                    operation,
+                    "read journal page",
+                    |connection| match connection {
+                        Conn::Sqlite(connection) => Ok(connection
+                            .prepare_cached(sql)?
+                            .query_map(
+                                params_from_iter(page.iter().chain(filter.iter())),
+                                StoredPoint::from_row,
+                            )?
+                            .collect::<rusqlite::Result<Vec<_>>>()?),
+                        Conn::Postgres(cell) => {
+                            let after = pg::After {
+                                limit: to_sql_integer(PAGE_SIZE),
+                                committed_at: after_committed_at,
+                                entry_id: after_entry_id,
+                            };
+                            let session = &mut *session(cell)?;
+                            Ok(match &pages {
+                                Pages::Selection { cutoff, highest } => {
+                                    pg::selection_page(session, &after, *cutoff, *highest)?
+                                }
+                                Pages::Archive(name) => {
+                                    pg::archive_rows_page(session, &after, name)?
+                                }
+                            })
+                        }
+                    },
+                )
         })
     }
 
@@ -330,11 +377,18 @@ impl Store {
             let is_recorded =
                 self.engine
                     .database
-                    .with(OPERATION, "read archive names", |connection| {
-                        connection
-                            .prepare_cached(SQL_ARCHIVE_NAME_USED)?
-                            .exists([&name])
-                    })?;
+                    .with_link(
+                        OPERATION,
+                        "read archive names",
+                        |connection| match connection {
+                            Conn::Sqlite(connection) => Ok(connection
+                                .prepare_cached(SQL_ARCHIVE_NAME_USED)?
+                                .exists([&name])?),
+                            Conn::Postgres(cell) => {
+                                Ok(pg::archive_name_used(&mut *session(cell)?, &name)?)
+                            }
+                        },
+                    )?;
             if is_recorded || fs::symlink_metadata(&final_path).is_ok() {
                 continue;
             }
@@ -364,24 +418,36 @@ impl Store {
     fn mark_published(&self, name: &str) -> Result<()> {
         self.engine
             .database
-            .with(OPERATION, "mark archive published", |connection| {
-                connection
-                    .prepare_cached(SQL_MARK_PUBLISHED)?
-                    .execute(params![now_ms(), name])
-            })?;
-        Ok(())
+            .with_link(
+                OPERATION,
+                "mark archive published",
+                |connection| match connection {
+                    Conn::Sqlite(connection) => Ok(connection
+                        .prepare_cached(SQL_MARK_PUBLISHED)?
+                        .execute(params![now_ms(), name])
+                        .map(drop)?),
+                    Conn::Postgres(cell) => {
+                        Ok(pg::mark_published(&mut *session(cell)?, name, now_ms())?)
+                    }
+                },
+            )
     }
 
     /// The archives recorded but not yet published: `(name, final path, temporary path)`.
     fn pending_archives(&self, operation: &'static str) -> Result<Vec<(String, String, String)>> {
         self.engine
             .database
-            .with(operation, "read pending archives", |connection| {
-                connection
-                    .prepare_cached(SQL_PENDING_ARCHIVES)?
-                    .query_map([], |row| Ok((text(row, 0)?, text(row, 1)?, text(row, 2)?)))?
-                    .collect()
-            })
+            .with_link(
+                operation,
+                "read pending archives",
+                |connection| match connection {
+                    Conn::Sqlite(connection) => Ok(connection
+                        .prepare_cached(SQL_PENDING_ARCHIVES)?
+                        .query_map([], |row| Ok((text(row, 0)?, text(row, 1)?, text(row, 2)?)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?),
+                    Conn::Postgres(cell) => Ok(pg::pending_archives(&mut *session(cell)?)?),
+                },
+            )
     }
 
     /// Finishes every archive recorded but not yet published (a crash after its rows were
@@ -442,11 +508,7 @@ impl Store {
             if let Some(directory) = final_path.parent() {
                 fs::create_dir_all(directory).map_err(failed)?;
             }
-            let rows = self.point_pages(
-                operation,
-                SQL_ARCHIVE_ROWS_PAGE,
-                vec![SqlValue::Text(name.to_owned())],
-            );
+            let rows = self.point_pages(operation, Pages::Archive(name.to_owned()));
             let file = create_temporary(temporary_path).map_err(failed)?;
             let rebuilt = write_archive(file, temporary_path, ArchiveFormat::of_name(name), rows);
             if let Err(error) = rebuilt {
@@ -508,12 +570,17 @@ impl Store {
         let paths: Vec<String> =
             self.engine
                 .database
-                .with(operation, "read archive paths", |connection| {
-                    connection
-                        .prepare_cached(SQL_ARCHIVE_PATHS)?
-                        .query_map([], |row| text(row, 0))?
-                        .collect()
-                })?;
+                .with_link(
+                    operation,
+                    "read archive paths",
+                    |connection| match connection {
+                        Conn::Sqlite(connection) => Ok(connection
+                            .prepare_cached(SQL_ARCHIVE_PATHS)?
+                            .query_map([], |row| text(row, 0))?
+                            .collect::<rusqlite::Result<Vec<_>>>()?),
+                        Conn::Postgres(cell) => Ok(pg::archive_paths(&mut *session(cell)?)?),
+                    },
+                )?;
         let mut directories: Vec<PathBuf> = Vec::new();
         for path in paths {
             if let Some(directory) = Path::new(&path).parent() {
@@ -524,6 +591,14 @@ impl Store {
         }
         Ok(directories)
     }
+}
+
+/// Which points a compaction reads a page at a time.
+enum Pages {
+    /// Those to archive: unarchived, committed before `cutoff`, up to entry `highest`.
+    Selection { cutoff: i64, highest: i64 },
+    /// Those an archive of this name holds.
+    Archive(String),
 }
 
 /// True when two directory paths name the same place once made absolute.

@@ -152,7 +152,11 @@ pub(crate) fn beside_database(
     leaf: &str,
     in_memory_default: &str,
 ) -> PathBuf {
-    if database_path.as_os_str() == crate::sqlite::schema::MEMORY_PATH {
+    // A PostgreSQL URL names no folder either: its local files go where `:memory:`'s do.
+    let is_url = database_path
+        .to_str()
+        .is_some_and(|path| path.starts_with("postgres://") || path.starts_with("postgresql://"));
+    if database_path.as_os_str() == crate::sqlite::schema::MEMORY_PATH || is_url {
         return PathBuf::from(in_memory_default);
     }
     database_path
@@ -163,7 +167,8 @@ pub(crate) fn beside_database(
 impl StoreConfig {
     /// A configuration for `database_path` with every other field at its default: no
     /// journal shipping, a purge every 60 seconds, workspaces in `state` beside the
-    /// database file (`.core/state` under the current directory for `":memory:"`),
+    /// database file (`.core/state` under the current directory for `":memory:"` and for
+    /// a PostgreSQL URL),
     /// [`Durability::Full`], read-write, and a 64 MiB WAL size limit.
     ///
     /// ```

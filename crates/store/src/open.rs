@@ -62,14 +62,10 @@ impl Store {
         let store = Store { engine };
         // Recovery before the background starts, as the open steps of SPEC.md say; a
         // read-only store recovers nothing that would write.
-        // A PostgreSQL store has no journal yet, so nothing of these to recover.
-        let is_postgres = store.engine.database.is_postgres();
-        if !store.engine.config.read_only && !is_postgres {
+        if !store.engine.config.read_only {
             compact::finish_interrupted_at_open(&store);
         }
-        if !is_postgres {
-            workspace::cache_orphans_at_open(&store);
-        }
+        workspace::cache_orphans_at_open(&store);
         store.engine.start_background()?;
         Ok(store)
     }

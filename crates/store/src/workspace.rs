@@ -50,8 +50,10 @@ use crate::pipeline::workspace_file::{
     EXTENSION, QUARANTINE, SQL_AGGREGATE, SQL_COUNT, SQL_HAS_ENTRIES_TABLE, SQL_IS_COMMITTED,
     SQL_PUT, SQL_RECORD_COMMIT,
 };
+use crate::postgresql::workspace::{self as pg, Commit as WorkspaceCommit};
 use crate::sqlite::query::{query_read_only, Inflate};
 use crate::sqlite::sql::{now_ms, text};
+use crate::storage::{session, Conn};
 use crate::store::Store;
 
 /// A buffer of JSON records that ends as one journal point. Create one with
@@ -312,45 +314,27 @@ impl Workspace {
         let bucket = engine.journal_bucket();
         let group = format!("workspace:{}", self.file.name);
         let is_shipping = engine.is_shipping();
-        let is_new_commit = engine.database.with_write_transaction(
-            OPERATION,
-            "commit workspace",
-            |transaction| {
-                let is_committed = transaction
-                    .prepare_cached(SQL_IS_COMMITTED)?
-                    .exists([&self.file.id])?;
-                if is_committed {
-                    return Ok(false);
-                }
-                if aggregate.is_empty() {
-                    // No records: no journal point (InfluxDB cannot store one without
-                    // a field), only the summary. Nothing to record for exactly-once:
-                    // committing the same empty file again writes the same `{}`.
-                    entries::upsert(transaction, &group, "summary", &fields_json, None)?;
-                    return Ok(true);
-                }
-                let committed_at = now_ms();
-                let entry_id = insert_point(
-                    transaction,
-                    &bucket,
-                    &self.file.name,
-                    &fields_json,
-                    &tags_json,
-                    committed_at,
-                    is_shipping,
+        let commit = WorkspaceCommit {
+            id: &self.file.id,
+            name: &self.file.name,
+            bucket: &bucket,
+            fields_json: &fields_json,
+            tags_json: &tags_json,
+            summary_group: &group,
+            is_empty: aggregate.is_empty(),
+            is_shipping,
+        };
+        let is_new_commit =
+            engine
+                .database
+                .with_atomic_link(
+                    OPERATION,
+                    "commit workspace",
+                    |connection| match connection {
+                        Conn::Sqlite(transaction) => Ok(commit_on_sqlite(transaction, &commit)?),
+                        Conn::Postgres(cell) => Ok(pg::commit(&mut *session(cell)?, &commit)?),
+                    },
                 )?;
-                transaction
-                    .prepare_cached(SQL_RECORD_COMMIT)?
-                    .execute(params![
-                        self.file.id,
-                        self.file.name,
-                        entry_id,
-                        committed_at
-                    ])?;
-                entries::upsert(transaction, &group, "summary", &fields_json, None)?;
-                Ok(true)
-            },
-        )?;
         crash_point("workspace.commit.after_transaction");
         if is_new_commit {
             engine.point_committed();
@@ -825,4 +809,53 @@ pub(crate) fn cache_orphans_at_open(store: &Store) {
             .hold(found.into_iter().map(|workspace| workspace.file)),
         Err(error) => log::warn!("{error} (while looking for workspace orphans)"),
     }
+}
+
+/// A workspace commit on SQLite, inside the caller's write transaction: the point, the
+/// record that makes it exactly once, and the summary; false when the file committed
+/// before. (`postgresql::workspace::commit` is the same on PostgreSQL.)
+fn commit_on_sqlite(
+    transaction: &rusqlite::Connection,
+    commit: &WorkspaceCommit<'_>,
+) -> rusqlite::Result<bool> {
+    let is_committed = transaction
+        .prepare_cached(SQL_IS_COMMITTED)?
+        .exists([commit.id])?;
+    if is_committed {
+        return Ok(false);
+    }
+    if commit.is_empty {
+        // No records: no journal point (InfluxDB cannot store one without a field), only
+        // the summary. Nothing to record for exactly-once: committing the same empty file
+        // again writes the same `{}`.
+        entries::upsert(
+            transaction,
+            commit.summary_group,
+            "summary",
+            commit.fields_json,
+            None,
+        )?;
+        return Ok(true);
+    }
+    let committed_at = now_ms();
+    let entry_id = insert_point(
+        transaction,
+        commit.bucket,
+        commit.name,
+        commit.fields_json,
+        commit.tags_json,
+        committed_at,
+        commit.is_shipping,
+    )?;
+    transaction
+        .prepare_cached(SQL_RECORD_COMMIT)?
+        .execute(params![commit.id, commit.name, entry_id, committed_at])?;
+    entries::upsert(
+        transaction,
+        commit.summary_group,
+        "summary",
+        commit.fields_json,
+        None,
+    )?;
+    Ok(true)
 }

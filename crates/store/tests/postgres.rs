@@ -405,3 +405,80 @@ fn blocking_store_good_works_and_drops_inside_an_async_runtime() {
     });
     assert_eq!(value, "blue");
 }
+
+#[test]
+fn compact_good_archives_the_postgres_journal_once_into_local_files() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let store = backends::postgres_store(&url);
+    let fields = |value: i64| {
+        let mut fields = serde_json::Map::new();
+        fields.insert("ms".into(), serde_json::json!(value));
+        fields
+    };
+    for value in [12, 15, 30] {
+        store
+            .commit_to_journal(
+                "request",
+                &fields(value),
+                &std::collections::BTreeMap::new(),
+            )
+            .expect("commit");
+    }
+    let directory = tempfile::tempdir().expect("temp dir");
+    let options = store::CompactOptions {
+        output: directory.path().to_owned(),
+        format: store::ArchiveFormat::Gzip,
+        ..store::CompactOptions::new(std::time::SystemTime::now() + Duration::from_secs(1))
+    };
+    let archive = store
+        .compact(options.clone())
+        .expect("compact")
+        .expect("an archive");
+    let lines = store::read_archive(&archive).expect("read the archive");
+    assert_eq!(lines.len(), 3);
+    assert_eq!(store.stats().expect("stats").journal_points, 0);
+    // Every point was archived once: a second compaction finds nothing.
+    assert_eq!(store.compact(options).expect("compact again"), None);
+}
+
+#[test]
+fn workspace_good_commits_a_local_scratch_file_into_the_postgres_journal_once() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let state = tempfile::tempdir().expect("temp dir");
+    let store = Store::open_with(StoreConfig {
+        workspace_state_directory: state.path().to_owned(),
+        ..StoreConfig::new(backends::fresh_schema_url(&url))
+    })
+    .expect("open");
+    let workspace = store.new_workspace("signup-42").expect("workspace");
+    let record = |user: &str| {
+        let mut record = serde_json::Map::new();
+        record.insert("user".into(), serde_json::json!(user));
+        record
+    };
+    workspace.put("like", record("ada")).expect("put");
+    workspace.put("like", record("bob")).expect("put");
+    let scratch = workspace.database_path().to_owned();
+    assert!(
+        scratch.starts_with(state.path()),
+        "the scratch file is local"
+    );
+    let aggregate = workspace.commit().expect("commit");
+    assert_eq!(aggregate.get("like"), Some(&2));
+    assert!(!scratch.exists());
+    let points = store
+        .query_journal(r#"from(bucket: "store") |> filter(fn: (r) => r.workspace == "signup-42")"#)
+        .expect("query");
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0]["fields"]["like"], 2);
+    assert_eq!(
+        store
+            .get("workspace:signup-42", "summary")
+            .expect("summary"),
+        r#"{"like":2}"#
+    );
+}

@@ -3,11 +3,13 @@
 //! - `session`: the connection, its prepared statements, reconnection after the server
 //!   went away, and the URL's `schema` parameter.
 //! - `schema`: the tables, created on first use.
-//! - `changes`: revisions and the change history, and the write functions that keep them.
 //! - `entries`: the statements of the `entries` table, the same operations as SQLite's.
+//! - `changes`: revisions and the change history, and the write functions that keep them.
 //! - `notify`: change events between servers (`LISTEN`/`NOTIFY`).
 //! - `journal`: the journal and its InfluxDB outbox (claimed with `SKIP LOCKED`), and
 //!   read-only SQL from callers.
+//! - `archive`: compaction's record of archives and its reads and marks.
+//! - `workspace`: a workspace's commit into the PostgreSQL journal, exactly once.
 //!
 //! What differs from SQLite, and why:
 //! - **Bytes, not text.** Group names, keys and values are `BYTEA`: they compare byte by
@@ -24,12 +26,14 @@
 //! - **One connection per store**, as with SQLite: open one store per thread (or per
 //!   process) for parallel work.
 
+pub(crate) mod archive;
 pub(crate) mod changes;
 pub(crate) mod entries;
 pub(crate) mod journal;
 pub(crate) mod notify;
 pub(crate) mod schema;
 pub(crate) mod session;
+pub(crate) mod workspace;
 
 use std::path::Path;
 

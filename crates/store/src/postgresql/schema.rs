@@ -73,6 +73,8 @@ pub(crate) fn ensure(client: &mut Client, schema: Option<&str>) -> Result<(), po
     }
     transaction.batch_execute(CREATE_TABLES)?;
     transaction.batch_execute(crate::postgresql::journal::CREATE_JOURNAL)?;
+    transaction.batch_execute(crate::postgresql::archive::CREATE_ARCHIVES)?;
+    transaction.batch_execute(crate::postgresql::workspace::CREATE_WORKSPACE_COMMITS)?;
     transaction.batch_execute(changes::CREATE_CHANGE_FEED)?;
     transaction.batch_execute(notify::CREATE_FUNCTION)?;
     let has_trigger: bool = transaction
