@@ -482,3 +482,318 @@ fn workspace_good_commits_a_local_scratch_file_into_the_postgres_journal_once() 
         r#"{"like":2}"#
     );
 }
+
+/// A stand-in for InfluxDB's V2 write endpoint: a thread per connection answers 204 to
+/// every request after `delay` (long enough for two servers' batches to be in flight at
+/// once) and counts, per first path segment (which store sent it), the requests, and
+/// per value of the field `n`, the points received.
+struct CountingInflux {
+    url: String,
+    address: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<ShippedPoints>>,
+    is_stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+/// What [`CountingInflux`] received: requests per sender, and times each point arrived.
+#[derive(Default)]
+struct ShippedPoints {
+    requests: std::collections::BTreeMap<String, usize>,
+    points: std::collections::BTreeMap<i64, usize>,
+}
+
+impl CountingInflux {
+    fn start(delay: Duration) -> CountingInflux {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let address = listener.local_addr().expect("address");
+        let received = std::sync::Arc::new(std::sync::Mutex::new(ShippedPoints::default()));
+        let is_stopping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (shared, stopping) = (received.clone(), is_stopping.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if stopping.load(Ordering::Acquire) {
+                    return;
+                }
+                let Ok(stream) = stream else { continue };
+                let shared = shared.clone();
+                std::thread::spawn(move || serve_counting(stream, delay, &shared));
+            }
+        });
+        CountingInflux {
+            url: format!("http://{address}"),
+            address,
+            received,
+            is_stopping,
+        }
+    }
+}
+
+impl Drop for CountingInflux {
+    fn drop(&mut self) {
+        self.is_stopping
+            .store(true, std::sync::atomic::Ordering::Release);
+        // Wakes the accept loop so that it sees the flag.
+        let _ = std::net::TcpStream::connect(self.address);
+    }
+}
+
+/// Serves the requests of one connection until the client closes it.
+fn serve_counting(
+    stream: std::net::TcpStream,
+    delay: Duration,
+    received: &std::sync::Mutex<ShippedPoints>,
+) {
+    use std::io::{BufRead, Read, Write};
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let Ok(mut writer) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = std::io::BufReader::new(stream);
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let sender = request_line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|target| target.trim_start_matches('/').split('/').next())
+            .unwrap_or_default()
+            .to_owned();
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let line = line.trim_end();
+            if line.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        {
+            let mut received = received
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            *received.requests.entry(sender).or_insert(0) += 1;
+            for line in String::from_utf8_lossy(&body).lines() {
+                let number = line
+                    .split(' ')
+                    .nth(1)
+                    .and_then(|fields| fields.strip_prefix("n="))
+                    .and_then(|value| value.strip_suffix('i'))
+                    .and_then(|value| value.parse().ok())
+                    .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+                *received.points.entry(number).or_insert(0) += 1;
+            }
+        }
+        std::thread::sleep(delay);
+        let response = "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n";
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+#[test]
+fn ship_good_two_stores_on_one_schema_never_send_a_point_twice() {
+    /// Eight batches of the outbox's 5,000 points.
+    const POINTS: i64 = 40_000;
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let schema_url = backends::fresh_schema_url(&url);
+    // The tables, then the points queued as commits with a journal leave them (written
+    // directly, which is quicker than 40,000 commits).
+    Store::open(&schema_url).expect("create the schema");
+    backends::execute_directly(
+        &schema_url,
+        &format!(
+            "WITH point AS (
+                INSERT INTO journal_entries (bucket_name, measurement, fields_json, tags_json,
+                    committed_at)
+                SELECT 'events', 'm', '{{\"n\":' || n || '}}', '{{}}', 1700000000000 + n
+                FROM generate_series(0, {}) AS n
+                RETURNING entry_id)
+            INSERT INTO journal_outbox (entry_id) SELECT entry_id FROM point",
+            POINTS - 1
+        ),
+    );
+    // 300 ms per request: one server alone would take 2.4 s, so both have batches in
+    // flight at the same moment.
+    let influx = CountingInflux::start(Duration::from_millis(300));
+    let open = |name: &str| {
+        Store::open_with(StoreConfig {
+            journal: Some(store::JournalConfig::new(
+                &format!("{}/{name}", influx.url),
+                "core",
+                "events",
+            )),
+            purge_interval: Duration::ZERO,
+            ..StoreConfig::new(&schema_url)
+        })
+        .expect("open a shipping store")
+    };
+    // Both shippers start at open, and each store also flushes from a thread of its own,
+    // all at once.
+    let stores = [open("first"), open("second")];
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(stores.len()));
+    let flushers: Vec<_> = stores
+        .iter()
+        .map(|store| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                store.flush_journal().expect("flush")
+            })
+        })
+        .collect();
+    for flusher in flushers {
+        flusher.join().expect("a flusher");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while stores[0].stats().expect("stats").pending_exports > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the outbox never emptied"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for store in &stores {
+        store.close().expect("close");
+    }
+    let received = influx
+        .received
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let twice: Vec<_> = received
+        .points
+        .iter()
+        .filter(|(_, &count)| count != 1)
+        .collect();
+    assert!(twice.is_empty(), "points sent more than once: {twice:?}");
+    assert_eq!(
+        received.points.len(),
+        usize::try_from(POINTS).expect("fits")
+    );
+    // Both servers shipped: the claims really were contended.
+    assert!(
+        received
+            .requests
+            .get("first")
+            .is_some_and(|&count| count > 0)
+            && received
+                .requests
+                .get("second")
+                .is_some_and(|&count| count > 0),
+        "{:?}",
+        received.requests
+    );
+}
+
+/// The child mode of `compact_good_exactly_once_when_killed_mid_compaction`.
+const COMPACT_URL_ENV: &str = "STORE_TEST_PG_COMPACT_URL";
+const COMPACT_OUTPUT_ENV: &str = "STORE_TEST_PG_COMPACT_OUTPUT";
+
+fn compact_options(output: &std::path::Path) -> store::CompactOptions {
+    store::CompactOptions {
+        output: output.to_owned(),
+        format: store::ArchiveFormat::Gzip,
+        ..store::CompactOptions::new(std::time::SystemTime::now() + Duration::from_secs(60))
+    }
+}
+
+/// The body of the compacting process, stopped (and killed) at a crash point.
+#[test]
+fn compact_child_process_entry() {
+    let (Ok(url), Ok(output)) = (
+        std::env::var(COMPACT_URL_ENV),
+        std::env::var(COMPACT_OUTPUT_ENV),
+    ) else {
+        return; // Not a child: nothing to do.
+    };
+    let store = Store::open(&url).expect("child open");
+    store
+        .compact(compact_options(std::path::Path::new(&output)))
+        .expect("child compact");
+}
+
+#[test]
+fn compact_good_exactly_once_when_killed_mid_compaction() {
+    use std::io::{BufRead, BufReader};
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    for point in ["compact.after_transaction", "compact.after_rename"] {
+        let url = backends::fresh_schema_url(&url);
+        let store = Store::open(&url).expect("open");
+        for value in 0..50 {
+            let mut fields = serde_json::Map::new();
+            fields.insert("n".into(), serde_json::json!(value));
+            store
+                .commit_to_journal("tick", &fields, &std::collections::BTreeMap::new())
+                .expect("commit");
+        }
+        let output = tempfile::tempdir().expect("temp dir");
+        let mut child = Command::new(std::env::current_exe().expect("the test binary"))
+            .args([
+                "compact_child_process_entry",
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(COMPACT_URL_ENV, &url)
+            .env(COMPACT_OUTPUT_ENV, output.path())
+            .env("STORE_CRASH_POINT", point)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the child");
+        let stdout = child.stdout.take().expect("the child's stdout");
+        let (sender, reached) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("STORE_CRASH_POINT reached") {
+                    let _ = sender.send(());
+                }
+            }
+        });
+        reached
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| panic!("the child never reached {point}"));
+        child.kill().expect("kill the child");
+        child.wait().expect("reap the child");
+
+        // Reopening finishes the interrupted archive: published, every point once.
+        let reopened = Store::open(&url).expect("reopen after the crash");
+        let archives: Vec<_> = std::fs::read_dir(output.path())
+            .expect("list")
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|extension| extension == "gz"))
+            .collect();
+        assert_eq!(archives.len(), 1, "{point}: {archives:?}");
+        let lines = store::read_archive(&archives[0]).expect("read the archive");
+        assert_eq!(lines.len(), 50, "{point}");
+        assert_eq!(
+            reopened.stats().expect("stats").journal_points,
+            0,
+            "{point}"
+        );
+        assert_eq!(
+            reopened
+                .compact(compact_options(output.path()))
+                .expect("compact again"),
+            None,
+            "{point}: nothing is archived twice"
+        );
+    }
+}
