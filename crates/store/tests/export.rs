@@ -4,20 +4,26 @@
 //! ports in a temporary directory; in CI (`CI=true`) a missing `influxd` fails them. V2
 //! requests are checked against a small HTTP listener of the test's own, as no InfluxDB 2
 //! server is available here.
+//!
+//! Each store lives on this run's backend (see `backends`): the file each test names, or,
+//! with `STORE_TEST_BACKEND=postgres`, a PostgreSQL schema of its own for that file name,
+//! so that reopening the same path reopens the same store.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
 use store::{Durability, Error, JournalConfig, JournalProtocol, Store, StoreConfig};
+
+mod backends;
 
 // ---------------------------------------------------------------------------------------
 // A real influxd
@@ -339,13 +345,31 @@ const NO_CONTENT: Reply = Reply::Status(204, &[], "");
 // ---------------------------------------------------------------------------------------
 // Helpers
 
+/// Where the store "at" `path` lives on this run's backend: that file, or a fresh
+/// PostgreSQL schema per path, the same one for every open of the path in this process.
+fn location(path: &Path) -> String {
+    if !backends::is_postgres() {
+        return path.display().to_string();
+    }
+    static SCHEMAS: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let url = std::env::var(backends::POSTGRES_ENV).expect("STORE_TEST_POSTGRES is set");
+    let mut schemas = SCHEMAS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    schemas
+        .entry(path.to_owned())
+        .or_insert_with(|| backends::fresh_schema_url(&url))
+        .clone()
+}
+
 fn open(path: &Path, journal: Option<JournalConfig>) -> Store {
     Store::open_with(StoreConfig {
         journal,
         durability: Durability::Normal,
         purge_interval: Duration::ZERO,
         workspace_state_directory: path.with_extension("state"),
-        ..StoreConfig::new(path)
+        ..StoreConfig::new(location(path))
     })
     .expect("open the store")
 }
@@ -909,15 +933,17 @@ fn point_without_fields_bad_is_refused_and_a_stored_one_is_dropped_not_sent() {
     assert!(outbox_rows(&store).is_empty(), "nothing queued");
     store.close().expect("close");
     // One written by an older version (or another program) is still dropped quietly.
-    let connection = rusqlite::Connection::open(&path).expect("open directly");
-    connection
-        .execute_batch(
-            "INSERT INTO journal_entries (bucket_name, measurement, fields_json, tags_json,
-                committed_at) VALUES ('events/2026', 'm', '{\"only\":null}', '{}', 5);
-             INSERT INTO journal_outbox (entry_id) VALUES (last_insert_rowid());",
-        )
-        .expect("an old point without a field");
-    drop(connection);
+    let old_point = if backends::is_postgres() {
+        "WITH point AS (INSERT INTO journal_entries (bucket_name, measurement, fields_json,
+                tags_json, committed_at) VALUES ('events/2026', 'm', '{\"only\":null}', '{}', 5)
+                RETURNING entry_id)
+            INSERT INTO journal_outbox (entry_id) SELECT entry_id FROM point"
+    } else {
+        "INSERT INTO journal_entries (bucket_name, measurement, fields_json, tags_json,
+            committed_at) VALUES ('events/2026', 'm', '{\"only\":null}', '{}', 5);
+         INSERT INTO journal_outbox (entry_id) VALUES (last_insert_rowid());"
+    };
+    backends::execute_directly(&location(&path), old_point);
     let store = open(&path, Some(v2_journal(&dead_endpoint())));
     // Nothing to send, so nothing fails even with nobody listening.
     assert_eq!(store.flush_journal().expect("flush"), 0);
