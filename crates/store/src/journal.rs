@@ -190,6 +190,14 @@ impl Store {
     /// read-only statement; anything else is read as Flux (`from |> range |> filter`, see
     /// the crate's specification). Go: `QueryJournal`.
     ///
+    /// On PostgreSQL the SQL is PostgreSQL's (no `PRAGMA`), over tables of the same names
+    /// and columns, run in a `READ ONLY` transaction with the same time limit (a
+    /// statement timeout) and row limit, and always rolled back. Values come back as on
+    /// SQLite: integers, numbers (`numeric` too; an integral `SUM` stays an integer),
+    /// booleans as 1 or 0, text, `json`/`jsonb` and `uuid` as strings, `bytea` as lossy
+    /// UTF-8; a column of another type (a timestamp, an array) is refused with an error
+    /// naming it: cast it to text.
+    ///
     /// ```
     /// use std::collections::BTreeMap;
     /// let store = store::Store::open(":memory:")?;

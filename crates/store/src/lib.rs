@@ -37,9 +37,11 @@
 //! connected to the database writes; writes are serialised per store schema on every
 //! server, so quotas and revisions stay exact; the background purge runs on one server
 //! at a time; a lost connection fails the call that met it and the next call connects
-//! again. Not yet on PostgreSQL (they return [`Error::Unsupported`] naming what is
-//! missing): the journal and InfluxDB shipping, workspaces, compaction and raw SQL
-//! queries. The design and its trade-offs are in the `postgresql` module's docs.
+//! again. The journal works there too: `query_journal` runs Flux over the same rows, and
+//! raw SQL (naming the same tables, in PostgreSQL's dialect) in a `READ ONLY`
+//! transaction with the same time and row limits, always rolled back; InfluxDB shipping
+//! claims outbox rows with `FOR UPDATE SKIP LOCKED`, so two servers never ship the same
+//! point. The design and its trade-offs are in the `postgresql` module's docs.
 //!
 //! Cargo features, both on by default: `influx` (the InfluxDB client, ureq with rustls)
 //! and `zstd` (zstd archives). Without `influx` a journal configuration is refused;

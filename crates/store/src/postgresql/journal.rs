@@ -758,6 +758,152 @@ mod tests {
         assert_eq!(numeric(&encoded(0, 0, 0, &[1])[..9]), None);
     }
 
+    /// A session on a fresh schema of the test database, or `None` (the test skips)
+    /// without `STORE_TEST_POSTGRES`, as the integration tests do.
+    fn session() -> Option<PgSession> {
+        let url = std::env::var("STORE_TEST_POSTGRES").ok()?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |elapsed| elapsed.subsec_nanos());
+        let schema = format!("u_{}_{nanos}", std::process::id());
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Some(PgSession::open(&format!("{url}{separator}schema={schema}"), false).expect("open"))
+    }
+
+    fn limits(time_ms: u64, rows: usize) -> QueryLimits {
+        QueryLimits {
+            time: std::time::Duration::from_millis(time_ms),
+            rows,
+        }
+    }
+
+    #[test]
+    fn query_read_only_good_maps_values_as_sqlite_does() {
+        let Some(mut session) = session() else {
+            return;
+        };
+        let table = query_read_only(
+            &mut session,
+            "test",
+            "SELECT true AS yes, 1.50::numeric AS price, SUM(x) AS total, 2.5::float4 AS f,
+                'NaN'::float8 AS nan, '{\"a\": [1]}'::jsonb AS doc,
+                'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS id, NULL::int8 AS none,
+                'x'::name AS label, CAST(x AS smallint) AS small
+            FROM (VALUES (1), (2)) AS v(x) GROUP BY x ORDER BY x LIMIT 1",
+            QueryLimits::DEFAULT,
+        )
+        .expect("query");
+        assert_eq!(
+            table.columns,
+            ["yes", "price", "total", "f", "nan", "doc", "id", "none", "label", "small"]
+        );
+        assert_eq!(
+            table.rows,
+            [vec![
+                Value::from(1),
+                Value::from(1.5),
+                Value::from(1),
+                Value::from(2.5),
+                Value::Null,
+                Value::from(r#"{"a": [1]}"#),
+                Value::from("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"),
+                Value::Null,
+                Value::from("x"),
+                Value::from(1),
+            ]]
+        );
+    }
+
+    #[test]
+    fn query_read_only_bad_unmappable_type_names_the_column() {
+        let Some(mut session) = session() else {
+            return;
+        };
+        let error = query_read_only(
+            &mut session,
+            "store.query_journal",
+            "SELECT 1 AS fine, now() AS stamped",
+            QueryLimits::DEFAULT,
+        )
+        .expect_err("a timestamp has no JSON value here");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "store.query_journal: column \"stamped\" has PostgreSQL type timestamptz"
+            ),
+            "{message}"
+        );
+        assert!(message.contains("::text"), "{message}");
+    }
+
+    #[test]
+    fn query_read_only_bad_endless_query_is_cancelled_and_session_stays_usable() {
+        let Some(mut session) = session() else {
+            return;
+        };
+        let started = std::time::Instant::now();
+        let error = query_read_only(&mut session, "test", "SELECT pg_sleep(30)", limits(200, 10))
+            .expect_err("cancelled");
+        assert!(
+            error
+                .to_string()
+                .contains("query interrupted: it ran longer than 0.2 s"),
+            "{error}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        let table = query_read_only(&mut session, "test", "SELECT 1 AS one", limits(200, 10))
+            .expect("the next query runs");
+        assert_eq!(table.rows, [vec![Value::from(1)]]);
+        // The timeout was the transaction's own: the session's is untouched.
+        let timeout: String = session
+            .query_one("SHOW statement_timeout", &[])
+            .and_then(|row| row.try_get(0))
+            .expect("show");
+        assert_eq!(timeout, "0");
+    }
+
+    #[test]
+    fn query_read_only_bad_too_many_rows_is_refused() {
+        let Some(mut session) = session() else {
+            return;
+        };
+        let sql = "SELECT generate_series(1, 50) AS n";
+        let error = query_read_only(&mut session, "test", sql, limits(5_000, 10))
+            .expect_err("over the cap");
+        assert!(error.to_string().contains("more than 10 rows"), "{error}");
+        let table =
+            query_read_only(&mut session, "test", sql, limits(5_000, 50)).expect("at the cap");
+        assert_eq!(table.rows.len(), 50);
+    }
+
+    #[test]
+    fn query_read_only_good_session_advisory_locks_do_not_outlive_the_query() {
+        let Some(mut session) = session() else {
+            return;
+        };
+        session
+            .query_one("SELECT pg_advisory_lock(7)", &[])
+            .expect("the store's own lock, held before");
+        for sql in [
+            "SELECT pg_advisory_lock(42), pg_advisory_lock(42)",
+            "SELECT pg_advisory_lock_shared(-1, 9)",
+            "SELECT pg_try_advisory_lock(-5000000000)",
+        ] {
+            query_read_only(&mut session, "test", sql, QueryLimits::DEFAULT).expect(sql);
+        }
+        let held: Vec<i64> = session
+            .query(
+                "SELECT objid::BIGINT FROM pg_locks
+                WHERE locktype = 'advisory' AND pid = pg_backend_pid()",
+                &[],
+            )
+            .expect("locks")
+            .iter()
+            .map(|row| row.try_get(0).expect("objid"))
+            .collect();
+        assert_eq!(held, [7], "only the lock held before the queries is left");
+    }
+
     #[test]
     fn uuid_good_is_hyphenated_hex() {
         let bytes: Vec<u8> = (0..16).collect();
