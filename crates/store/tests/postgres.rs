@@ -802,3 +802,69 @@ fn compact_good_exactly_once_when_killed_mid_compaction() {
         );
     }
 }
+
+#[test]
+fn ship_good_rows_another_server_has_claimed_are_skipped_then_shipped_once_released() {
+    let Some(url) = backends::postgres_url() else {
+        return;
+    };
+    let schema_url = backends::fresh_schema_url(&url);
+    let schema = schema_url
+        .rsplit("schema=")
+        .next()
+        .expect("the schema parameter")
+        .to_owned();
+    Store::open(&schema_url).expect("create the schema");
+    backends::execute_directly(
+        &schema_url,
+        "WITH point AS (
+            INSERT INTO journal_entries (bucket_name, measurement, fields_json, tags_json,
+                committed_at)
+            SELECT 'events', 'm', '{\"n\":' || n || '}', '{}', 1700000000000 + n
+            FROM generate_series(0, 9) AS n
+            RETURNING entry_id)
+        INSERT INTO journal_outbox (entry_id) SELECT entry_id FROM point",
+    );
+    // Another server's batch in flight: its shipping transaction holds every row.
+    let mut other = postgres::Client::connect(&url, postgres::NoTls).expect("connect");
+    other
+        .batch_execute(&format!(
+            "SET search_path TO \"{schema}\"; BEGIN;
+            SELECT entry_id FROM journal_outbox FOR UPDATE;"
+        ))
+        .expect("claim every row");
+    let influx = CountingInflux::start(Duration::ZERO);
+    let store = Store::open_with(StoreConfig {
+        journal: Some(store::JournalConfig::new(&influx.url, "core", "events")),
+        purge_interval: Duration::ZERO,
+        ..StoreConfig::new(&schema_url)
+    })
+    .expect("open a shipping store");
+    // Neither the shipper nor a flush waits for the claim, nor sends a claimed row.
+    let started = std::time::Instant::now();
+    assert_eq!(store.flush_journal().expect("flush"), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the flush waited"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(store.stats().expect("stats").pending_exports, 10);
+    // The other server goes away without settling: the rows are this one's to ship, and
+    // its shipper finds them without a commit to wake it.
+    other.batch_execute("ROLLBACK").expect("let go");
+    let deadline = std::time::Instant::now() + ARRIVAL;
+    while store.stats().expect("stats").pending_exports > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rows were never shipped"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    store.close().expect("close");
+    let received = influx
+        .received
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let expected: std::collections::BTreeMap<i64, usize> = (0..10).map(|n| (n, 1)).collect();
+    assert_eq!(received.points, expected, "point number to times received");
+}
