@@ -41,7 +41,9 @@
 //! raw SQL (naming the same tables, in PostgreSQL's dialect) in a `READ ONLY`
 //! transaction with the same time and row limits, always rolled back; InfluxDB shipping
 //! claims outbox rows with `FOR UPDATE SKIP LOCKED`, so two servers never ship the same
-//! point. The design and its trade-offs are in the `postgresql` module's docs.
+//! point. Workspaces stay local scratch files and commit into the PostgreSQL journal
+//! exactly once, and `compact` archives it into local files with the same crash-safety.
+//! The design and its trade-offs are in the `postgresql` module's docs.
 //!
 //! Cargo features, both on by default: `influx` (the InfluxDB client, ureq with rustls)
 //! and `zstd` (zstd archives). Without `influx` a journal configuration is refused;
