@@ -6,6 +6,7 @@
 //! cargo run --release -p store-bench                       # everything, about 6 minutes
 //! cargo run --release -p store-bench -- --quick            # a tenth of the size, under 2 minutes
 //! cargo run --release -p store-bench -- --quick --workload set --json
+//! cargo run --release -p store-bench -- --quick --postgres postgres://user@host/db
 //! ```
 //!
 //! See `BENCHMARKS.md` at the repository root for what each figure means.
@@ -21,6 +22,7 @@ mod isolated;
 mod keys;
 mod peer;
 mod pipeline;
+mod postgres;
 mod report;
 mod runner;
 mod stats;
@@ -83,6 +85,11 @@ struct Arguments {
     /// Leave out the `denokv_sqlite` peer (which is built with Cargo on first use).
     #[arg(long)]
     no_denokv: bool,
+    /// Also run set and get in a `postgres` mode, the store against raw `postgres` calls
+    /// on this database (in schemas `bench_<pid>`, `bench_<pid>_raw` and
+    /// `bench_<pid>_norev`, dropped after), and the `pg_concurrency` workload.
+    #[arg(long, value_name = "URL", env = "STORE_BENCH_POSTGRES")]
+    postgres: Option<String>,
     /// List the workloads and exit.
     #[arg(long)]
     list: bool,
@@ -151,9 +158,16 @@ enum Child {
 fn parse_mode(name: &str) -> Result<Mode> {
     Mode::parse(name).ok_or_else(|| {
         Failure::new(format!(
-            "unknown durability {name:?}: use full, normal or memory"
+            "unknown durability {name:?}: use full, normal or memory (or postgres, with --postgres)"
         ))
     })
+}
+
+/// The failure for asking for the PostgreSQL mode (`what`) without a database.
+fn needs_postgres(what: &str) -> Failure {
+    Failure::new(format!(
+        "{what} needs --postgres URL (or STORE_BENCH_POSTGRES)"
+    ))
 }
 
 fn run_child(child: Child) -> Result<()> {
@@ -179,42 +193,62 @@ fn run_child(child: Child) -> Result<()> {
 }
 
 /// What one run does, decided from the arguments.
+#[allow(clippy::struct_excessive_bools)] // each is a part of the run, on or off
 struct Selection {
     workloads: Vec<&'static workloads::Workload>,
     isolated: Vec<&'static str>,
     modes: Vec<Mode>,
+    /// Whether set and get also run in the `postgres` mode.
+    postgres: bool,
+    /// Whether `pg_concurrency` runs.
+    pg_concurrency: bool,
 }
 
 fn select(arguments: &Arguments) -> Result<Selection> {
+    let has_postgres = arguments.postgres.is_some();
     let mut selection = Selection {
         workloads: Vec::new(),
         isolated: Vec::new(),
         modes: Vec::new(),
+        postgres: false,
+        pg_concurrency: false,
     };
     if arguments.workloads.is_empty() {
         selection.workloads = WORKLOADS.iter().collect();
         selection.isolated = ISOLATED.to_vec();
+        selection.pg_concurrency = has_postgres;
     }
     for name in &arguments.workloads {
         if let Some(workload) = workloads::find(name) {
             selection.workloads.push(workload);
         } else if let Some(isolated) = ISOLATED.iter().find(|isolated| *isolated == name) {
             selection.isolated.push(isolated);
+        } else if name == postgres::CONCURRENCY {
+            if !has_postgres {
+                return Err(needs_postgres(postgres::CONCURRENCY));
+            }
+            selection.pg_concurrency = true;
         } else {
             return Err(Failure::new(format!(
                 "unknown workload {name:?}; `store-bench --list` shows them"
             )));
         }
     }
-    selection.modes = if arguments.durabilities.is_empty() {
-        Mode::ALL.to_vec()
+    if arguments.durabilities.is_empty() {
+        selection.modes = Mode::ALL.to_vec();
+        selection.postgres = has_postgres;
     } else {
-        arguments
-            .durabilities
-            .iter()
-            .map(|name| parse_mode(name))
-            .collect::<Result<_>>()?
-    };
+        for name in &arguments.durabilities {
+            if name == postgres::MODE {
+                if !has_postgres {
+                    return Err(needs_postgres("--durability postgres"));
+                }
+                selection.postgres = true;
+            } else {
+                selection.modes.push(parse_mode(name)?);
+            }
+        }
+    }
     Ok(selection)
 }
 
@@ -253,6 +287,10 @@ fn list() {
     println!(
         "{:<17} watch_from(\"*\", \"*\", 0) over 1,000,000 changes: rate and peak RSS",
         "replay"
+    );
+    println!(
+        "{:<17} set and get throughput with 1, 4 and 16 clients on PostgreSQL (only with --postgres)",
+        postgres::CONCURRENCY
     );
 }
 
@@ -315,10 +353,11 @@ fn machine_description() -> String {
 
 fn start_peers(arguments: &Arguments, selection: &Selection, output: &mut Output) -> Vec<Peer> {
     let mut peers = Vec::new();
-    let wants_peers = selection
-        .workloads
-        .iter()
-        .any(|workload| workload.peer.is_some());
+    let wants_peers = !selection.modes.is_empty()
+        && selection
+            .workloads
+            .iter()
+            .any(|workload| workload.peer.is_some());
     if !wants_peers {
         return peers;
     }
@@ -345,6 +384,10 @@ fn run(arguments: &Arguments) -> Result<()> {
         return Ok(());
     }
     let selection = select(arguments)?;
+    let target = match &arguments.postgres {
+        Some(url) => Some(postgres::Target::new(url)?),
+        None => None,
+    };
     let divisor = if arguments.quick { 10 } else { 1 };
     let scale = Scale {
         keys: FULL_KEYS / divisor,
@@ -363,7 +406,15 @@ fn run(arguments: &Arguments) -> Result<()> {
         ))?;
         Output::line(&table_header())?;
     }
-    let total = selection.workloads.len() * selection.modes.len();
+    let postgres_target = target.as_ref().filter(|_| selection.postgres);
+    let on_postgres =
+        |workload: &workloads::Workload| postgres_target.filter(|_| postgres::runs(workload));
+    let total = selection.workloads.len() * selection.modes.len()
+        + selection
+            .workloads
+            .iter()
+            .filter(|workload| on_postgres(workload).is_some())
+            .count();
     let mut done = 0;
     for workload in &selection.workloads {
         for &mode in &selection.modes {
@@ -380,8 +431,32 @@ fn run(arguments: &Arguments) -> Result<()> {
                 output.comparison(comparison)?;
             }
         }
+        if let Some(target) = on_postgres(workload) {
+            done += 1;
+            eprintln!(
+                "store-bench: [{done}/{total}] {} ({})",
+                workload.name,
+                postgres::MODE
+            );
+            let comparisons = postgres::measure_point(workload, target, scale, arguments.rounds)
+                .context(format!("{} ({})", workload.name, postgres::MODE))?;
+            for comparison in &comparisons {
+                output.comparison(comparison)?;
+            }
+        }
     }
     drop(peers);
+    if let Some(target) = target.as_ref().filter(|_| selection.pg_concurrency) {
+        eprintln!("store-bench: {}", postgres::CONCURRENCY);
+        let figures = postgres::measure_concurrency(target, scale, arguments.rounds)
+            .context(postgres::CONCURRENCY)?;
+        if !output.is_json {
+            Output::line(&postgres::concurrency_header())?;
+        }
+        for figure in &figures {
+            output.figure(figure, postgres::concurrency_row)?;
+        }
+    }
     run_isolated(arguments, &selection, scale, &mut output)?;
     if !output.is_json {
         for note in &output.notes {

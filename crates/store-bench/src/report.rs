@@ -13,6 +13,9 @@ use crate::stats::{ratio, Summary};
 
 /// The ratio the store must stay within against raw rusqlite on set and get.
 pub const RUSQLITE_GOAL: f64 = 1.15;
+/// The ratio a PostgreSQL store must stay within against raw `postgres` calls running its
+/// SQL, on set and get.
+pub const POSTGRES_GOAL: f64 = 1.15;
 /// The ratio a set with revisions must stay within against raw rusqlite running the
 /// upsert of the release before revisions on that release's schema.
 pub const REVISIONS_GOAL: f64 = 1.3;
@@ -61,12 +64,12 @@ impl std::fmt::Display for Goal {
 pub struct Comparison {
     /// The workload's name.
     pub workload: String,
-    /// `full`, `normal` or `memory`.
+    /// `full`, `normal`, `memory` or `postgres`.
     pub durability: String,
     /// The store's operations per second.
     pub ops_per_sec: u64,
     /// `rusqlite`, `rusqlite_norev` (the schema and upsert before revisions),
-    /// `denokv_sqlite` or `diskcache`.
+    /// `denokv_sqlite`, `diskcache` or `postgres` (raw calls of the `postgres` crate).
     pub baseline: String,
     /// The baseline's operations per second.
     pub baseline_ops_per_sec: u64,
@@ -121,9 +124,10 @@ impl Comparison {
         }
     }
 
-    /// The goal this comparison is held to, if any: within 1.15× of raw rusqlite and
-    /// ahead of `denokv_sqlite`, on set and get; 100,000 workspace puts a second (shown
-    /// on the rusqlite row); a set within 1.3× of the set before revisions.
+    /// The goal this comparison is held to, if any: within 1.15× of raw rusqlite (and of
+    /// raw `postgres` calls) and ahead of `denokv_sqlite`, on set and get; 100,000
+    /// workspace puts a second (shown on the rusqlite row); a set within 1.3× of the set
+    /// before revisions.
     #[must_use]
     pub fn goal(&self) -> Option<Goal> {
         let is_set_or_get = matches!(
@@ -132,6 +136,7 @@ impl Comparison {
         );
         match self.baseline.as_str() {
             "rusqlite" if is_set_or_get => Some(Goal::Ratio(RUSQLITE_GOAL)),
+            "postgres" if is_set_or_get => Some(Goal::Ratio(POSTGRES_GOAL)),
             "rusqlite" if self.workload == "workspace_put" => Some(Goal::Rate(WORKSPACE_PUT_GOAL)),
             "denokv_sqlite" if is_set_or_get => Some(Goal::Ratio(1.0)),
             "rusqlite_norev" if self.workload == "set" => Some(Goal::Ratio(REVISIONS_GOAL)),
@@ -324,6 +329,8 @@ mod tests {
         assert!(table_row(&denokv).contains("met"));
         let count = Comparison::new("count", "normal", &store, "rusqlite", &baseline);
         assert_eq!(count.goal(), None);
+        let postgres = Comparison::new("get_hit", "postgres", &store, "postgres", &baseline);
+        assert_eq!(postgres.goal(), Some(Goal::Ratio(POSTGRES_GOAL)));
         let slow = summary(&mut [20_000]); // 50,000 a second
         let fast = summary(&mut [5_000]); // 200,000 a second
         let put = Comparison::new("workspace_put", "full", &slow, "rusqlite", &fast);
