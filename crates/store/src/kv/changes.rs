@@ -189,22 +189,14 @@ pub(crate) fn after(
     connection
         .prepare_cached(SQL_AFTER)?
         .query_map(params![to_sql(after), to_sql_integer(limit)], |row| {
-            let kind = match row.get_ref(1)?.as_str().unwrap_or("set") {
-                "delete" => EventType::Delete,
-                "expire" => EventType::Expire,
-                "delete_group" => EventType::DeleteGroup,
-                _ => EventType::Set,
-            };
-            let changed_at: i64 = row.get(6)?;
             Ok(Change {
                 revision: to_revision(row.get(0)?),
-                kind,
+                kind: kind_of(row.get_ref(1)?.as_str().unwrap_or("set")),
                 group: text(row, 2)?,
                 key: text(row, 3)?,
                 value: bytes(row, 4)?,
                 expires_at: row.get(5)?,
-                timestamp: UNIX_EPOCH
-                    + Duration::from_millis(u64::try_from(changed_at).unwrap_or(0)),
+                timestamp: timestamp_of(row.get(6)?),
             })
         })?
         .collect()
@@ -218,19 +210,46 @@ pub(crate) fn keep_from(
     max_age_cutoff_ms: Option<i64>,
 ) -> rusqlite::Result<u64> {
     let latest = latest(connection)?;
+    let first_recent = match max_age_cutoff_ms {
+        Some(cutoff) => Some(
+            connection
+                .prepare_cached(SQL_FIRST_RECENT)?
+                .query_row([cutoff], |row| row.get::<_, i64>(0))
+                .optional()?
+                .map_or(latest, to_revision),
+        ),
+        None => None,
+    };
+    Ok(retention_start(latest, max_changes, first_recent))
+}
+
+/// The first revision kept, given the newest one, the most changes to keep, and the
+/// first change recent enough to keep (the newest when none is): never above `latest`,
+/// so the newest change always stays. Both backends' `keep_from` end here.
+pub(crate) fn retention_start(
+    latest: u64,
+    max_changes: Option<u64>,
+    first_recent: Option<u64>,
+) -> u64 {
     let mut keep_from = 1;
     if let Some(max_changes) = max_changes {
         keep_from = keep_from.max(latest.saturating_sub(max_changes.max(1)) + 1);
     }
-    if let Some(cutoff) = max_age_cutoff_ms {
-        let first_recent = connection
-            .prepare_cached(SQL_FIRST_RECENT)?
-            .query_row([cutoff], |row| row.get::<_, i64>(0))
-            .optional()?
-            .map_or(latest, to_revision);
+    if let Some(first_recent) = first_recent {
         keep_from = keep_from.max(first_recent);
     }
-    Ok(keep_from.min(latest.max(1)))
+    keep_from.min(latest.max(1))
+}
+
+/// A change's kind from its stored name; an unknown name (never written by the store)
+/// reads as a set.
+pub(crate) fn kind_of(name: &str) -> EventType {
+    EventType::from_name(name).unwrap_or(EventType::Set)
+}
+
+/// A change's time from its stored Unix milliseconds.
+pub(crate) fn timestamp_of(changed_at_ms: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_millis(u64::try_from(changed_at_ms).unwrap_or(0))
 }
 
 /// Deletes at most `limit` of the oldest changes below `keep_from`; returns how many.
@@ -244,12 +263,12 @@ pub(crate) fn prune_batch(
         .execute(params![to_sql(keep_from), to_sql_integer(limit)])
 }
 
-/// A revision read from SQLite (never negative).
-fn to_revision(value: i64) -> u64 {
+/// A revision read from the database (never negative).
+pub(crate) fn to_revision(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// A revision bound into SQL, saturating at SQLite's largest integer.
+/// A revision bound into SQL, saturating at the largest 64-bit integer.
 pub(crate) fn to_sql(revision: u64) -> i64 {
     i64::try_from(revision).unwrap_or(i64::MAX)
 }

@@ -60,6 +60,19 @@ impl EventType {
             EventType::Expire => "expire",
         }
     }
+
+    /// The kind [`EventType::as_str`] names (the text the change history stores and
+    /// announcements carry); `None` for any other text.
+    pub(crate) fn from_name(name: &str) -> Option<EventType> {
+        [
+            EventType::Set,
+            EventType::Delete,
+            EventType::DeleteGroup,
+            EventType::Expire,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == name)
+    }
 }
 
 impl fmt::Display for EventType {

@@ -11,8 +11,7 @@
 use crate::pipeline::point::StoredPoint;
 use crate::postgresql::journal::stored_point;
 use crate::postgresql::session::PgSession;
-
-type PgResult<T> = Result<T, postgres::Error>;
+use crate::postgresql::PgResult;
 
 /// The archive record: SQLite's `journal_archives`, same columns, same meaning.
 pub(crate) const CREATE_ARCHIVES: &str = "

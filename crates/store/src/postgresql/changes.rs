@@ -20,14 +20,12 @@
 //! are not numbered (they read as revision 0), unlike SQLite, where triggers number the
 //! Go package's writes too.
 
-use std::time::{Duration, UNIX_EPOCH};
-
-use crate::kv::changes::{Change, Revisioned};
-use crate::kv::events::EventType;
+use crate::kv::changes::{
+    kind_of, retention_start, timestamp_of, to_revision, to_sql, Change, Revisioned,
+};
 use crate::postgresql::session::PgSession;
+use crate::postgresql::PgResult;
 use crate::sqlite::sql::to_sql_integer;
-
-type PgResult<T> = Result<T, postgres::Error>;
 
 /// The counter, the history, and the write functions (replaced at every open, which
 /// takes no lock on the tables).
@@ -210,14 +208,6 @@ const SQL_FIRST_RECENT: &str = "SELECT revision FROM entry_changes
 const SQL_PRUNE_BATCH: &str = "DELETE FROM entry_changes WHERE revision IN (
         SELECT revision FROM entry_changes WHERE revision < $1 ORDER BY revision LIMIT $2)";
 
-fn to_revision(value: i64) -> u64 {
-    u64::try_from(value).unwrap_or(0)
-}
-
-fn to_sql(revision: u64) -> i64 {
-    i64::try_from(revision).unwrap_or(i64::MAX)
-}
-
 /// The newest revision; 0 before the first change.
 pub(crate) fn latest(session: &mut PgSession) -> PgResult<u64> {
     Ok(to_revision(session.query_one(SQL_LATEST, &[])?.try_get(0)?))
@@ -267,24 +257,16 @@ pub(crate) fn after(session: &mut PgSession, after: u64, limit: usize) -> PgResu
         .query(SQL_AFTER, &[&to_sql(after), &to_sql_integer(limit)])?
         .iter()
         .map(|row| {
-            let kind = match row.try_get::<_, &str>(1)? {
-                "delete" => EventType::Delete,
-                "expire" => EventType::Expire,
-                "delete_group" => EventType::DeleteGroup,
-                _ => EventType::Set,
-            };
             let group: Vec<u8> = row.try_get(2)?;
             let key: Vec<u8> = row.try_get(3)?;
-            let changed_at: i64 = row.try_get(6)?;
             Ok(Change {
                 revision: to_revision(row.try_get(0)?),
-                kind,
+                kind: kind_of(row.try_get(1)?),
                 group: String::from_utf8_lossy(&group).into_owned(),
                 key: String::from_utf8_lossy(&key).into_owned(),
                 value: row.try_get(4)?,
                 expires_at: row.try_get(5)?,
-                timestamp: UNIX_EPOCH
-                    + Duration::from_millis(u64::try_from(changed_at).unwrap_or(0)),
+                timestamp: timestamp_of(row.try_get(6)?),
             })
         })
         .collect()
@@ -297,19 +279,17 @@ pub(crate) fn keep_from(
     max_age_cutoff_ms: Option<i64>,
 ) -> PgResult<u64> {
     let latest = latest(session)?;
-    let mut keep_from = 1;
-    if let Some(max_changes) = max_changes {
-        keep_from = keep_from.max(latest.saturating_sub(max_changes.max(1)) + 1);
-    }
-    if let Some(cutoff) = max_age_cutoff_ms {
-        let first_recent = session
-            .query_opt(SQL_FIRST_RECENT, &[&cutoff])?
-            .map(|row| row.try_get::<_, i64>(0))
-            .transpose()?
-            .map_or(latest, to_revision);
-        keep_from = keep_from.max(first_recent);
-    }
-    Ok(keep_from.min(latest.max(1)))
+    let first_recent = match max_age_cutoff_ms {
+        Some(cutoff) => Some(
+            session
+                .query_opt(SQL_FIRST_RECENT, &[&cutoff])?
+                .map(|row| row.try_get::<_, i64>(0))
+                .transpose()?
+                .map_or(latest, to_revision),
+        ),
+        None => None,
+    };
+    Ok(retention_start(latest, max_changes, first_recent))
 }
 
 /// Deletes at most `limit` of the oldest changes below `keep_from`; returns how many.

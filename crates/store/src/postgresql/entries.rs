@@ -11,10 +11,9 @@ use postgres::Row;
 use crate::kv::entries::{Expiry, KeyValue, Lookup, StoredRow};
 use crate::postgresql::changes;
 use crate::postgresql::session::PgSession;
+use crate::postgresql::PgResult;
 use crate::sqlite::paging::PAGE_SIZE;
 use crate::sqlite::sql::{now_ms, to_sql_integer, PrefixEnd};
-
-type PgResult<T> = Result<T, postgres::Error>;
 
 const SQL_GET: &str =
     "SELECT entry_value, expires_at FROM entries WHERE group_name = $1 AND entry_key = $2";

@@ -30,9 +30,8 @@ use serde_json::{Number, Value};
 use crate::error::{Error, Result};
 use crate::pipeline::point::StoredPoint;
 use crate::postgresql::session::{outside_runtime, PgSession};
+use crate::postgresql::PgResult;
 use crate::sqlite::query::{QueryLimits, Table};
-
-type PgResult<T> = std::result::Result<T, postgres::Error>;
 
 /// The journal and its outbox: SQLite's `journal_entries` (with the Rust-only
 /// `archive_name` and indexes) and `journal_outbox`, same columns, same meaning.

@@ -37,6 +37,9 @@ pub(crate) mod workspace;
 
 use std::path::Path;
 
+/// The result of a statement on PostgreSQL.
+pub(crate) type PgResult<T> = std::result::Result<T, postgres::Error>;
+
 use crate::error::Error;
 
 /// True when the path given to open is a PostgreSQL URL rather than a file.

@@ -91,13 +91,7 @@ pub(crate) struct Announced {
 /// Reads a payload; `None` for one this version does not know.
 pub(crate) fn parse(payload: &str) -> Option<Announced> {
     let mut fields = payload.split(' ');
-    let kind = match fields.next()? {
-        "set" => EventType::Set,
-        "delete" => EventType::Delete,
-        "expire" => EventType::Expire,
-        "delete_group" => EventType::DeleteGroup,
-        _ => return None,
-    };
+    let kind = EventType::from_name(fields.next()?)?;
     let origin = fields.next()?.to_owned();
     let group = String::from_utf8_lossy(&unhex(fields.next()?)?).into_owned();
     let key = String::from_utf8_lossy(&unhex(fields.next()?)?).into_owned();

@@ -6,9 +6,8 @@
 use crate::pipeline::point::StoredPoint;
 use crate::postgresql::journal::insert_point;
 use crate::postgresql::session::PgSession;
+use crate::postgresql::PgResult;
 use crate::sqlite::sql::now_ms;
-
-type PgResult<T> = Result<T, postgres::Error>;
 
 /// SQLite's `workspace_commits`: which workspace files have committed, and as which point.
 pub(crate) const CREATE_WORKSPACE_COMMITS: &str = "
