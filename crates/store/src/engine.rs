@@ -27,7 +27,7 @@ use crate::postgresql::session::PgSession;
 use crate::sqlite::connection::Database;
 use crate::sqlite::schema;
 use crate::sqlite::sql::now_ms;
-use crate::storage::{session, Conn, Link, StorageResult};
+use crate::storage::{Conn, Link, StorageResult};
 use crate::sync::lock;
 
 /// How long the listener waits for announcements before it checks whether the store
@@ -269,37 +269,27 @@ impl Engine {
         }
     }
 
-    /// The background purge of a PostgreSQL store: it runs only while this session holds
-    /// the store's purge lock, so that of all the servers sharing the database one purges
-    /// at a time (the others find the lock taken and wait for their next interval). The
-    /// batches themselves skip rows another purge has locked, so an explicit
-    /// `purge_expired` on another server never waits either.
-    fn purge_on_one_server(&self) -> Result<u64> {
+    /// One background purge, run only while this store holds the purge lock (see
+    /// `kv::rows::try_lock_purge`): of all the servers sharing a PostgreSQL database, one
+    /// purges at a time, and the others find the lock taken and wait for their next
+    /// interval.
+    fn purge_holding_the_lock(&self) -> Result<u64> {
         use crate::kv::operations::STORE_NAMES;
-        use crate::postgresql::entries as pg;
-        let locked =
-            self.database
-                .with_link(
-                    BACKGROUND_PURGE,
-                    "take the purge lock",
-                    |connection| match connection {
-                        Conn::Postgres(cell) => Ok(pg::try_lock_purge(&mut *session(cell)?)?),
-                        Conn::Sqlite(_) => Ok(true),
-                    },
-                )?;
+        let locked = self.database.with_link(
+            BACKGROUND_PURGE,
+            "take the purge lock",
+            rows::try_lock_purge,
+        )?;
         if !locked {
             return Ok(0);
         }
         let purged = self.purge_expired_as(&STORE_NAMES, BACKGROUND_PURGE);
         // A lost connection has dropped the lock with it; otherwise give it back.
-        let unlocked =
-            self.database
-                .with_link(BACKGROUND_PURGE, "give the purge lock back", |connection| {
-                    match connection {
-                        Conn::Postgres(cell) => Ok(pg::unlock_purge(&mut *session(cell)?)?),
-                        Conn::Sqlite(_) => Ok(()),
-                    }
-                });
+        let unlocked = self.database.with_link(
+            BACKGROUND_PURGE,
+            "give the purge lock back",
+            rows::unlock_purge,
+        );
         let purged = purged?;
         unlocked?;
         Ok(purged)
@@ -344,16 +334,9 @@ impl Engine {
 
     /// One background purge; false when the store has closed and the thread should end.
     fn purge_in_background(&self) -> bool {
-        use crate::kv::operations::STORE_NAMES;
         // Purge events run callbacks on this thread; a panicking callback must not end
         // the purge for the rest of the store's life.
-        let outcome = panic::catch_unwind(AssertUnwindSafe(|| {
-            if self.database.is_postgres() {
-                self.purge_on_one_server()
-            } else {
-                self.purge_expired_as(&STORE_NAMES, BACKGROUND_PURGE)
-            }
-        }));
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| self.purge_holding_the_lock()));
         match outcome {
             Ok(Ok(_)) => true,
             Ok(Err(Error::Closed { .. })) => false,

@@ -223,6 +223,24 @@ pub(crate) fn delete_many<K: AsRef<str>>(
     on_either!(conn, delete_many(group, keys))
 }
 
+/// Takes the background purge's lock if it is free: on PostgreSQL, a session lock per
+/// store schema, so that one server purges at a time; false when another holds it. An
+/// SQLite file needs none (its purge batches take the write lock anyway): always true.
+pub(crate) fn try_lock_purge(conn: &mut Conn<'_>) -> StorageResult<bool> {
+    match conn {
+        Conn::Sqlite(_) => Ok(true),
+        Conn::Postgres(cell) => Ok(pg::try_lock_purge(&mut *session(cell)?)?),
+    }
+}
+
+/// Gives the background purge's lock back (see [`try_lock_purge`]).
+pub(crate) fn unlock_purge(conn: &mut Conn<'_>) -> StorageResult<()> {
+    match conn {
+        Conn::Sqlite(_) => Ok(()),
+        Conn::Postgres(cell) => Ok(pg::unlock_purge(&mut *session(cell)?)?),
+    }
+}
+
 /// Runs statements without parameters: savepoints.
 pub(crate) fn batch(conn: &mut Conn<'_>, sql: &str) -> StorageResult<()> {
     match conn {
