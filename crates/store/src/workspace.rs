@@ -824,32 +824,24 @@ fn commit_on_sqlite(
     if is_committed {
         return Ok(false);
     }
-    if commit.is_empty {
-        // No records: no journal point (InfluxDB cannot store one without a field), only
-        // the summary. Nothing to record for exactly-once: committing the same empty file
-        // again writes the same `{}`.
-        entries::upsert(
+    // No records: no journal point (InfluxDB cannot store one without a field), only the
+    // summary. Nothing to record for exactly-once: committing the same empty file again
+    // writes the same `{}`.
+    if !commit.is_empty {
+        let committed_at = now_ms();
+        let entry_id = insert_point(
             transaction,
-            commit.summary_group,
-            "summary",
+            commit.bucket,
+            commit.name,
             commit.fields_json,
-            None,
+            commit.tags_json,
+            committed_at,
+            commit.is_shipping,
         )?;
-        return Ok(true);
+        transaction
+            .prepare_cached(SQL_RECORD_COMMIT)?
+            .execute(params![commit.id, commit.name, entry_id, committed_at])?;
     }
-    let committed_at = now_ms();
-    let entry_id = insert_point(
-        transaction,
-        commit.bucket,
-        commit.name,
-        commit.fields_json,
-        commit.tags_json,
-        committed_at,
-        commit.is_shipping,
-    )?;
-    transaction
-        .prepare_cached(SQL_RECORD_COMMIT)?
-        .execute(params![commit.id, commit.name, entry_id, committed_at])?;
     entries::upsert(
         transaction,
         commit.summary_group,
