@@ -153,10 +153,9 @@ pub(crate) fn beside_database(
     in_memory_default: &str,
 ) -> PathBuf {
     // A PostgreSQL URL names no folder either: its local files go where `:memory:`'s do.
-    let is_url = database_path
-        .to_str()
-        .is_some_and(|path| path.starts_with("postgres://") || path.starts_with("postgresql://"));
-    if database_path.as_os_str() == crate::sqlite::schema::MEMORY_PATH || is_url {
+    if database_path.as_os_str() == crate::sqlite::schema::MEMORY_PATH
+        || crate::postgresql::is_url(database_path)
+    {
         return PathBuf::from(in_memory_default);
     }
     database_path
