@@ -348,12 +348,7 @@ fn purge_good_background_purge_waits_while_another_server_holds_the_lock() {
     let Some(url) = backends::postgres_url() else {
         return;
     };
-    let schema_url = backends::fresh_schema_url(&url);
-    let schema = schema_url
-        .rsplit("schema=")
-        .next()
-        .expect("the schema parameter")
-        .to_owned();
+    let (schema_url, schema) = backends::fresh_schema(&url);
     Store::open(&schema_url)
         .expect("create the schema")
         .set_with_ttl("cache", "page", "html", Duration::from_millis(1))
@@ -808,12 +803,7 @@ fn ship_good_rows_another_server_has_claimed_are_skipped_then_shipped_once_relea
     let Some(url) = backends::postgres_url() else {
         return;
     };
-    let schema_url = backends::fresh_schema_url(&url);
-    let schema = schema_url
-        .rsplit("schema=")
-        .next()
-        .expect("the schema parameter")
-        .to_owned();
+    let (schema_url, schema) = backends::fresh_schema(&url);
     Store::open(&schema_url).expect("create the schema");
     backends::execute_directly(
         &schema_url,

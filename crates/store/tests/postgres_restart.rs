@@ -19,20 +19,6 @@ const RESTART_ENV: &str = "STORE_TEST_POSTGRES_RESTART";
 /// How long the server may take to come back on a loaded machine.
 const COME_BACK: Duration = Duration::from_secs(60);
 
-fn restart_command() -> Option<String> {
-    match std::env::var(RESTART_ENV) {
-        Ok(command) if !command.is_empty() => Some(command),
-        _ => {
-            assert!(
-                std::env::var("CI").is_err(),
-                "{RESTART_ENV} is not set: in CI the restart test must run (see .ci/run)"
-            );
-            eprintln!("skipped: set {RESTART_ENV} to the command that restarts PostgreSQL");
-            None
-        }
-    }
-}
-
 /// Repeats `attempt` until it succeeds, checking that every failure on the way is a lost
 /// connection; returns how many failures there were.
 fn until_back(mut attempt: impl FnMut() -> store::Result<()>) -> usize {
@@ -60,7 +46,10 @@ fn until_back(mut attempt: impl FnMut() -> store::Result<()>) -> usize {
 
 #[test]
 fn restart_good_calls_fail_clearly_then_succeed_and_acknowledged_writes_stay() {
-    let (Some(url), Some(restart)) = (backends::postgres_url(), restart_command()) else {
+    let (Some(url), Some(restart)) = (
+        backends::postgres_url(),
+        backends::required_env(RESTART_ENV),
+    ) else {
         return;
     };
     let url = backends::fresh_schema_url(&url);

@@ -21,24 +21,36 @@ pub fn is_postgres() -> bool {
     std::env::var(BACKEND_ENV).is_ok_and(|backend| backend == "postgres")
 }
 
-/// The database URL, or `None` (the PostgreSQL tests then skip) when none is given. In CI
-/// (`CI` set) a missing URL fails the test instead: there, PostgreSQL must be running.
-pub fn postgres_url() -> Option<String> {
-    match std::env::var(POSTGRES_ENV) {
-        Ok(url) if !url.is_empty() => Some(url),
+/// The value of the environment variable `name`, which the PostgreSQL tests need, or
+/// `None` (the test then skips) when it is unset or empty. In CI (`CI` set) a missing
+/// value fails the test instead: there, PostgreSQL must be running (see .ci/run).
+pub fn required_env(name: &str) -> Option<String> {
+    match std::env::var(name) {
+        Ok(value) if !value.is_empty() => Some(value),
         _ => {
             assert!(
                 std::env::var("CI").is_err(),
-                "{POSTGRES_ENV} is not set: in CI the PostgreSQL tests must run (see .ci/run)"
+                "{name} is not set: in CI the PostgreSQL tests must run (see .ci/run)"
             );
-            eprintln!("skipped: set {POSTGRES_ENV} to run the PostgreSQL tests");
+            eprintln!("skipped: set {name} to run this PostgreSQL test");
             None
         }
     }
 }
 
+/// The database URL, or `None` when the PostgreSQL tests skip (see [`required_env`]).
+pub fn postgres_url() -> Option<String> {
+    required_env(POSTGRES_ENV)
+}
+
 /// A URL of a schema no other test uses (made unique by process, counter and clock).
 pub fn fresh_schema_url(base: &str) -> String {
+    fresh_schema(base).0
+}
+
+/// [`fresh_schema_url`] and the schema's name, for tests that address the schema
+/// directly.
+pub fn fresh_schema(base: &str) -> (String, String) {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -49,7 +61,7 @@ pub fn fresh_schema_url(base: &str) -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     let separator = if base.contains('?') { '&' } else { '?' };
-    format!("{base}{separator}schema={schema}")
+    (format!("{base}{separator}schema={schema}"), schema)
 }
 
 /// A PostgreSQL store in a fresh schema, with the background purge off as in `open`.
