@@ -9,9 +9,11 @@ use crate::error::{Error, Result};
 use crate::pipeline::outbox::{last_recorded_failure, Outbox};
 use crate::postgresql::entries as pg;
 use crate::postgresql::journal as pg_journal;
+use crate::postgresql::session::PgSession;
+use crate::postgresql::PgResult;
 use crate::sqlite::schema::MEMORY_PATH;
 use crate::sqlite::sql::now_ms;
-use crate::storage::{session, Conn, StorageError};
+use crate::storage::{session, Conn};
 use crate::store::Store;
 
 /// Figures about a store, from [`Store::stats`], read together in one short read
@@ -110,56 +112,46 @@ impl Store {
         }
         // Read before the database so that a failure recorded meanwhile is not missed.
         let recent_error = self.engine.outbox().and_then(Outbox::last_error);
-        if self.engine.database.is_postgres() {
-            let mut stats = self.postgres_stats(OPERATION)?;
-            stats.last_export_error = recent_error.or(stats.last_export_error);
-            return Ok(stats);
-        }
         let has_change_feed = self.engine.database.has_change_feed();
-        let mut stats = self
-            .engine
-            .database
-            .with(OPERATION, "read statistics", |connection| {
-                read_counts(connection, has_change_feed)
-            })?;
+        let path = self.database_path();
+        let mut stats =
+            self.engine
+                .database
+                .with_link(
+                    OPERATION,
+                    "read statistics",
+                    |connection| match connection {
+                        Conn::Sqlite(connection) => {
+                            let mut stats = read_counts(connection, has_change_feed)?;
+                            stats.file_size_bytes = file_size(&path);
+                            Ok(stats)
+                        }
+                        Conn::Postgres(cell) => Ok(postgres_counts(&mut *session(cell)?)?),
+                    },
+                )?;
         stats.last_export_error = recent_error.or(stats.last_export_error);
-        stats.file_size_bytes = file_size(&self.database_path());
         Ok(stats)
     }
 }
 
-impl Store {
-    /// The statistics of a PostgreSQL store: its entries, its journal and outbox, and the
-    /// size of its entries table and indexes as `file_size_bytes`. It has no change
-    /// history figures yet, so those counts are 0.
-    fn postgres_stats(&self, operation: &'static str) -> Result<StoreStats> {
-        let ([entries, groups, expired_unpurged, size], journal) =
-            self.engine
-                .database
-                .with_link(
-                    operation,
-                    "read statistics",
-                    |connection| match connection {
-                        Conn::Postgres(cell) => {
-                            let mut session = session(cell)?;
-                            Ok((pg::stats(&mut session)?, pg_journal::stats(&mut session)?))
-                        }
-                        Conn::Sqlite(_) => Err(StorageError::Unsupported("SQLite statistics here")),
-                    },
-                )?;
-        Ok(StoreStats {
-            file_size_bytes: size,
-            entries,
-            groups,
-            expired_unpurged,
-            journal_points: journal.points,
-            archived_points: journal.archived,
-            pending_exports: journal.pending,
-            failed_exports: journal.failed,
-            last_export_error: journal.last_failure,
-            ..StoreStats::default()
-        })
-    }
+/// The statistics of a PostgreSQL store: its entries, its journal and outbox, and the
+/// size of its entries table and indexes as `file_size_bytes`. It has no change history
+/// figures yet, so those counts are 0.
+fn postgres_counts(session: &mut PgSession) -> PgResult<StoreStats> {
+    let [entries, groups, expired_unpurged, size] = pg::stats(session)?;
+    let journal = pg_journal::stats(session)?;
+    Ok(StoreStats {
+        file_size_bytes: size,
+        entries,
+        groups,
+        expired_unpurged,
+        journal_points: journal.points,
+        archived_points: journal.archived,
+        pending_exports: journal.pending,
+        failed_exports: journal.failed,
+        last_export_error: journal.last_failure,
+        ..StoreStats::default()
+    })
 }
 
 fn read_counts(connection: &Connection, has_change_feed: bool) -> rusqlite::Result<StoreStats> {
