@@ -23,7 +23,7 @@ use crate::sqlite::query::{
     Table,
 };
 use crate::sqlite::sql::now_ms;
-use crate::storage::{session, Conn, Link, StorageError};
+use crate::storage::{session, Conn, Link};
 use crate::store::Store;
 
 /// SQL statements that are never read-only; named so that the refusal says `read-only`
@@ -129,52 +129,51 @@ impl Store {
         let fields_json = to_json(fields);
         let tags_json = to_json(tags);
         let is_shipping = self.engine.is_shipping();
-        let committed_at = if self.engine.database.is_postgres() {
-            if measurement.contains('\0') {
-                return Err(Error::invalid_input(
-                    OPERATION,
-                    "measurement contains NUL, which PostgreSQL text cannot hold",
-                ));
-            }
-            self.engine.database.check_writable(OPERATION)?;
-            let mut point = StoredPoint {
-                entry_id: 0,
-                bucket: bucket.clone(),
-                measurement: measurement.to_owned(),
-                fields_json,
-                tags_json,
-                committed_at: 0,
-            };
-            // One statement writes the point and its outbox row, so they commit together.
+        if self.engine.database.is_postgres() && measurement.contains('\0') {
+            return Err(Error::invalid_input(
+                OPERATION,
+                "measurement contains NUL, which PostgreSQL text cannot hold",
+            ));
+        }
+        self.engine.database.check_writable(OPERATION)?;
+        let committed_at =
             self.engine
                 .database
                 .with_link(OPERATION, "write journal point", |connection| {
-                    let Conn::Postgres(cell) = connection else {
-                        return Err(StorageError::Unsupported("an SQLite store here"));
-                    };
-                    point.committed_at = now_ms();
-                    pg::insert_point(&mut *session(cell)?, &point, is_shipping)?;
-                    Ok(point.committed_at)
-                })?
-        } else {
-            self.engine.database.with_write_transaction(
-                OPERATION,
-                "write journal point",
-                |transaction| {
                     let committed_at = now_ms();
-                    insert_point(
-                        transaction,
-                        &bucket,
-                        measurement,
-                        &fields_json,
-                        &tags_json,
-                        committed_at,
-                        is_shipping,
-                    )?;
+                    match connection {
+                        Conn::Sqlite(connection) => {
+                            let transaction = rusqlite::Transaction::new_unchecked(
+                                connection,
+                                rusqlite::TransactionBehavior::Immediate,
+                            )?;
+                            insert_point(
+                                &transaction,
+                                &bucket,
+                                measurement,
+                                &fields_json,
+                                &tags_json,
+                                committed_at,
+                                is_shipping,
+                            )?;
+                            transaction.commit()?;
+                        }
+                        // One statement writes the point and its outbox row, so they commit
+                        // together.
+                        Conn::Postgres(cell) => {
+                            let point = StoredPoint {
+                                entry_id: 0,
+                                bucket: bucket.clone(),
+                                measurement: measurement.to_owned(),
+                                fields_json: fields_json.clone(),
+                                tags_json: tags_json.clone(),
+                                committed_at,
+                            };
+                            pg::insert_point(&mut *session(cell)?, &point, is_shipping)?;
+                        }
+                    }
                     Ok(committed_at)
-                },
-            )?
-        };
+                })?;
         self.engine.point_committed();
         Ok(JournalEntry {
             bucket,

@@ -352,26 +352,6 @@ impl Database {
         })
     }
 
-    /// Runs `work` in one `BEGIN IMMEDIATE` transaction, committed when `work` succeeds and
-    /// rolled back when it fails: several statements that must land together.
-    pub(crate) fn with_write_transaction<T>(
-        &self,
-        operation: &'static str,
-        context: &'static str,
-        work: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> Result<T> {
-        self.check_writable(operation)?;
-        self.with(operation, context, |connection| {
-            let transaction = rusqlite::Transaction::new_unchecked(
-                connection,
-                rusqlite::TransactionBehavior::Immediate,
-            )?;
-            let value = work(&transaction)?;
-            transaction.commit()?;
-            Ok(value)
-        })
-    }
-
     /// Runs `work` with the connection after the store has been marked closed and before
     /// the connection is closed: for close's own last steps (the final journal export).
     pub(crate) fn with_while_closing<T>(
