@@ -7,6 +7,7 @@ use rusqlite::Connection;
 
 use crate::error::{Error, Result};
 use crate::pipeline::outbox::{last_recorded_failure, Outbox};
+use crate::postgresql::changes as pg_changes;
 use crate::postgresql::entries as pg;
 use crate::postgresql::journal as pg_journal;
 use crate::postgresql::session::PgSession;
@@ -134,12 +135,12 @@ impl Store {
     }
 }
 
-/// The statistics of a PostgreSQL store: its entries, its journal and outbox, and the
-/// size of its entries table and indexes as `file_size_bytes`. It has no change history
-/// figures yet, so those counts are 0.
+/// The statistics of a PostgreSQL store: its entries, its journal and outbox, its change
+/// history, and the size of its entries table and indexes as `file_size_bytes`.
 fn postgres_counts(session: &mut PgSession) -> PgResult<StoreStats> {
     let [entries, groups, expired_unpurged, size] = pg::stats(session)?;
     let journal = pg_journal::stats(session)?;
+    let (revision, oldest_revision, retained_changes) = pg_changes::extent(session)?;
     Ok(StoreStats {
         file_size_bytes: size,
         entries,
@@ -150,7 +151,9 @@ fn postgres_counts(session: &mut PgSession) -> PgResult<StoreStats> {
         pending_exports: journal.pending,
         failed_exports: journal.failed,
         last_export_error: journal.last_failure,
-        ..StoreStats::default()
+        revision,
+        oldest_revision,
+        retained_changes,
     })
 }
 

@@ -196,6 +196,7 @@ $body$;
 pub(crate) const SQL_LOCK_WRITES: &str = "SELECT store_lock_writes()";
 const SQL_LATEST: &str = "SELECT revision FROM store_revision";
 const SQL_OLDEST: &str = "SELECT min(revision) FROM entry_changes";
+const SQL_RETAINED: &str = "SELECT COUNT(*) FROM entry_changes";
 const SQL_ENTRY_REVISION: &str = "SELECT entry_value, expires_at, coalesce(revision, 0)
     FROM entries WHERE group_name = $1 AND entry_key = $2";
 const SQL_LIVE_REVISION: &str = "SELECT coalesce(revision, 0) FROM entries
@@ -249,6 +250,17 @@ pub(crate) fn live_revision(
         )?
         .map(|row| row.try_get::<_, i64>(0).map(to_revision))
         .transpose()
+}
+
+/// The history's extent for `Store::stats`: the newest revision, the oldest retained (0
+/// when none is), and how many changes are retained.
+pub(crate) fn extent(session: &mut PgSession) -> PgResult<(u64, u64, u64)> {
+    let retained: i64 = session.query_one(SQL_RETAINED, &[])?.try_get(0)?;
+    Ok((
+        latest(session)?,
+        oldest(session)?.unwrap_or(0),
+        u64::try_from(retained).unwrap_or(0),
+    ))
 }
 
 /// Up to `limit` changes after `after`, oldest first.
